@@ -1,0 +1,147 @@
+"""One function per command: parse-level glue around one ops call each."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from dbseal.cli.keyargs import (
+    KEYRING_PASSPHRASE_ENV,
+    identities_from_args,
+    open_keyring,
+    recipients_from_args,
+)
+from dbseal.cli.secrets_args import secret_source
+from dbseal.codecs import parse_codec
+from dbseal.crypto.keyring import Keyring
+from dbseal.crypto.x25519 import X25519Identity
+from dbseal.errors import InputError, OutputError, UsageError
+from dbseal.fsutil import atomic_output
+from dbseal.ops.inspect import inspect_stream
+from dbseal.ops.seal import open_sealed, seal_stream
+
+
+@contextlib.contextmanager
+def _input(path: str | None) -> Iterator[BinaryIO]:
+    if path in (None, "-"):
+        yield sys.stdin.buffer
+        return
+    assert path is not None
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; open errors mapped here
+    except OSError as exc:
+        raise InputError(f"cannot open {path!r}: {exc.strerror}") from None
+    with fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def _output(path: str | None, binary_to_tty_ok: bool) -> Iterator[BinaryIO]:
+    if path in (None, "-"):
+        if not binary_to_tty_ok and sys.stdout.isatty():
+            raise UsageError(
+                "refusing to write sealed binary data to a terminal", hint="use -o FILE or a pipe"
+            )
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    assert path is not None
+    try:
+        with atomic_output(path, mode=0o600) as fh:
+            yield fh
+    except OSError as exc:
+        raise OutputError(f"cannot write {path!r}: {exc.strerror}") from None
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    ident = X25519Identity.generate()
+    text = ident.identity_file_text().encode()
+    if args.output:
+        if os.path.exists(args.output):
+            raise OutputError(
+                f"{args.output!r} exists; refusing to overwrite a key",
+                hint="choose another -o path",
+            )
+        with _output(args.output, True) as fh:
+            fh.write(text)
+        print(ident.recipient().encode())
+    else:
+        sys.stdout.buffer.write(text)
+    return 0
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    recipients = recipients_from_args(args)
+    codec = parse_codec(args.compress)
+    label = dict(kv.split("=", 1) for kv in args.label or [])
+    with _input(args.input) as src, _output(args.output, False) as out:
+        seal_stream(src, out, recipients, codec, label)
+    return 0
+
+
+def cmd_unseal(args: argparse.Namespace) -> int:
+    identities = identities_from_args(args)
+    with _input(args.input) as src:
+        _header, plain = open_sealed(src, identities)
+        with _output(args.output, True) as out:
+            for piece in plain:
+                out.write(piece)
+    return 0
+
+
+def _human_inspect(info: dict[str, Any]) -> str:
+    lines = [
+        f"format:       dbseal version {info['format_version']}",
+        f"cipher suite: {info['suite']}",
+        f"compression:  {info['compression']} (level {info['compression_level']})",
+        f"file id:      {info['file_id']}",
+        f"label:        {json.dumps(info['label'], sort_keys=True)}",
+        f"recipients:   {len(info['stanzas'])}",
+    ]
+    for s in info["stanzas"]:
+        extra = ", ".join(f"{k}={v}" for k, v in s.items() if k != "type")
+        lines.append(f"  - {s['type']}" + (f": {extra}" if extra else ""))
+    if info["integrity"] == "ok":
+        lines += [
+            f"size:         {info['file_bytes']} bytes ({info['payload_bytes']} payload)",
+            f"sha256:       {info['sha256']}",
+            "integrity:    ok (trailer matches; checked without a key)",
+        ]
+    else:
+        lines.append(f"integrity:    FAILED: {info['integrity_error']}")
+    return "\n".join(lines)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    with _input(args.input) as src:
+        info = inspect_stream(src)
+    print(json.dumps(info, indent=2, sort_keys=True) if args.json else _human_inspect(info))
+    return 0 if info["integrity"] == "ok" else 6
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    src = secret_source(args, "keyring-passphrase", KEYRING_PASSPHRASE_ENV)
+    ring = Keyring.init(args.keyring, src.get("keyring passphrase", confirm=True), args.key)
+    print(f"created keyring {ring.keyring_id.hex()} in {args.keyring} with key {args.key}:1")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    ring = open_keyring(args)
+    rows = [
+        {"key": name, "version": v.version, "created": v.created, "state": v.state}
+        for name, versions in sorted(ring.keys.items())
+        for v in versions
+    ]
+    if args.json:
+        print(json.dumps({"keyring_id": ring.keyring_id.hex(), "keys": rows}, indent=2))
+    else:
+        print(f"keyring {ring.keyring_id.hex()} ({args.keyring})")
+        for r in rows:
+            print(f"  {r['key']}:{r['version']}  {r['state']:8}  created {r['created']}")
+    return 0

@@ -1,0 +1,139 @@
+"""The ``dbseal`` command: parse options, call one command function, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from dbseal import __version__
+from dbseal.cli import commands
+from dbseal.cli.keyargs import add_keyring_options
+from dbseal.cli.secrets_args import add_secret_options
+from dbseal.crypto.hardening import harden_process
+from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message, hint=f"see `{self.prog} --help`")
+
+
+def _identity_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-i",
+        "--identity",
+        action="append",
+        metavar="FILE",
+        help="identity file with AGE-SECRET-KEY-1... lines (mode 0600); repeatable",
+    )
+    add_secret_options(p, "passphrase", "passphrase", "-p")
+    add_keyring_options(p, with_key=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dbseal", description="Encrypted, compressed, verified database backups.")
+    parser.add_argument("--version", action="version", version=f"dbseal {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("keygen", help="make an X25519 identity (age-compatible)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the identity here (0600) and print the recipient",
+    )
+    p.set_defaults(func=commands.cmd_keygen)
+
+    p = sub.add_parser("seal", help="compress and encrypt a stream")
+    p.add_argument(
+        "-r", "--recipient", action="append", metavar="age1...", help="public recipient; repeatable"
+    )
+    p.add_argument(
+        "-R",
+        "--recipients-file",
+        action="append",
+        metavar="FILE",
+        help="file of recipients; repeatable",
+    )
+    add_secret_options(p, "passphrase", "passphrase", "-p")
+    add_keyring_options(p, with_key=True)
+    p.add_argument(
+        "--compress",
+        default="zstd",
+        metavar="CODEC[:LEVEL]",
+        help="zstd (default, level 3), lz4, gzip or none",
+    )
+    p.add_argument(
+        "--label", action="append", metavar="KEY=VALUE", help="extra authenticated metadata"
+    )
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (appears only when complete)")
+    p.add_argument("input", nargs="?", metavar="IN", help="input file (default: standard input)")
+    p.set_defaults(func=commands.cmd_seal)
+
+    p = sub.add_parser("unseal", help="authenticate, decrypt and decompress")
+    _identity_options(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file: appears only after the whole file authenticated",
+    )
+    p.add_argument("input", nargs="?", metavar="IN")
+    p.set_defaults(func=commands.cmd_unseal)
+
+    p = sub.add_parser("inspect", help="describe a sealed file, no key needed")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("input", metavar="FILE")
+    p.set_defaults(func=commands.cmd_inspect)
+
+    keys = sub.add_parser("keys", help="manage a keyring of versioned keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    p = ksub.add_parser("init", help="create a keyring with a first key")
+    add_keyring_options(p, with_key=False)
+    p.add_argument(
+        "--key", default="default", metavar="NAME", help="name of the first key (default: default)"
+    )
+    p.set_defaults(func=commands.cmd_keys_init)
+    p = ksub.add_parser("list", help="list keys and versions")
+    add_keyring_options(p, with_key=False)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=commands.cmd_keys_list)
+    return parser
+
+
+def _require_keyring(args: argparse.Namespace) -> None:
+    if getattr(args, "command", None) == "keys" and not args.keyring:
+        args.keyring = os.environ.get("DBSEAL_KEYRING")
+        if not args.keyring:
+            raise UsageError(
+                "no keyring directory given", hint="pass --keyring DIR or set DBSEAL_KEYRING"
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    harden_process()
+    try:
+        args = build_parser().parse_args(argv)
+        _require_keyring(args)
+        rc: int = args.func(args)
+        return rc
+    except DbsealError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err = Interrupted("interrupted by the user")
+        print(err.one_line(), file=sys.stderr)
+        return err.exit_code
+    except BrokenPipeError:
+        err2 = OutputError("the reader of standard output went away")
+        try:
+            print(err2.one_line(), file=sys.stderr)
+        finally:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return err2.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

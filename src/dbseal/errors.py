@@ -1,0 +1,201 @@
+"""The whole dbseal exception tree.
+
+Every error a user can meet is a subclass of :class:`DbsealError` and carries
+an ``exit_code`` (the CLI's process status) and a ``hint`` (what to do about
+it). The exit-code table in ``docs/errors.md`` is generated from this module
+(``python -m dbseal.errors``) and a test keeps the two in step.
+
+::
+
+    DbsealError (1)
+    +-- UsageError (2)
+    +-- FormatError
+    |   +-- NotDbsealFile (3)
+    |   +-- UnsupportedVersion (4)
+    |   +-- CorruptedData (6)
+    |   |   +-- HeaderCorrupted
+    |   |   +-- PayloadCorrupted
+    |   |   +-- TrailerMismatch
+    |   +-- TruncatedData (7)
+    |   +-- UnsafeParameters (12)
+    +-- NoMatchingKey (5)
+    +-- InputError (8)
+    +-- OutputError (9)
+    +-- SecretError (10)
+    |   +-- SecretPermissions
+    +-- InvalidKeySpec (11)
+    +-- KeyringError (13)
+    +-- SandboxError (20)
+    +-- Interrupted (130)
+
+Crypto failures are deliberately opaque: a wrong key, a tampered stanza and a
+corrupted wrapped key all read as :class:`NoMatchingKey`, and no message says
+which check failed inside a cipher. Operational errors (files, permissions,
+programs) are generous with detail. No message ever contains a secret.
+
+This module imports nothing from dbseal.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DbsealError(Exception):
+    """Base of every error dbseal reports; unexpected failures use this class."""
+
+    exit_code: ClassVar[int] = 1
+    hint: ClassVar[str] = (
+        "this is a bug in dbseal unless the message says otherwise; please report it"
+    )
+    summary: ClassVar[str] = "unexpected failure"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint  # type: ignore[misc]
+
+    def one_line(self) -> str:
+        """The message and hint as the single line the CLI prints."""
+        return f"dbseal: error: {self.message} (hint: {self.hint})"
+
+
+class UsageError(DbsealError):
+    exit_code = 2
+    summary = "bad command line or configuration"
+    hint = "see `dbseal COMMAND --help`"
+
+
+class FormatError(DbsealError):
+    """The input is not a well-formed, intact dbseal file."""
+
+    exit_code = 6
+    summary = "malformed dbseal file"
+
+
+class NotDbsealFile(FormatError):
+    exit_code = 3
+    summary = "input is not a dbseal file"
+    hint = "check that you passed the sealed file and not the plaintext or another file"
+
+
+class UnsupportedVersion(FormatError):
+    exit_code = 4
+    summary = "format version, cipher suite or codec not supported"
+    hint = "open it with the dbseal version that wrote it, or upgrade dbseal"
+
+
+class CorruptedData(FormatError):
+    exit_code = 6
+    summary = "corrupted or tampered data"
+    hint = "the file was damaged or modified after sealing; restore it from another copy"
+
+
+class HeaderCorrupted(CorruptedData):
+    summary = "header corrupted or tampered"
+
+
+class PayloadCorrupted(CorruptedData):
+    summary = "payload failed authentication"
+
+
+class TrailerMismatch(CorruptedData):
+    summary = "trailer does not match the file"
+
+
+class TruncatedData(FormatError):
+    exit_code = 7
+    summary = "data ends early"
+    hint = "the file is incomplete (interrupted copy or upload?); fetch a complete copy"
+
+
+class UnsafeParameters(FormatError):
+    exit_code = 12
+    summary = "key-derivation parameters outside the accepted range"
+    hint = (
+        "the file asks for a key-derivation cost that is too weak or absurdly expensive; "
+        "it was not written by a sane dbseal, do not trust it"
+    )
+
+
+class NoMatchingKey(DbsealError):
+    exit_code = 5
+    summary = "no identity, keyring key or passphrase opens the file"
+    hint = "pass the identity (-i), keyring (--keyring) or passphrase the file was sealed for; `dbseal inspect FILE` lists its recipients"
+
+
+class InputError(DbsealError):
+    exit_code = 8
+    summary = "input cannot be read"
+    hint = "check the path and its permissions"
+
+
+class OutputError(DbsealError):
+    exit_code = 9
+    summary = "output cannot be written"
+    hint = "check the destination directory, its permissions and free space"
+
+
+class SecretError(DbsealError):
+    exit_code = 10
+    summary = "a secret could not be obtained"
+    hint = "give the secret with --*-file (mode 0600), --*-fd, --*-command, or at the prompt"
+
+
+class SecretPermissions(SecretError):
+    summary = "secret file readable or writable by others"
+    hint = "run `chmod 600` on the file (and make sure you own it)"
+
+
+class InvalidKeySpec(DbsealError):
+    exit_code = 11
+    summary = "invalid recipient, identity or key specification"
+    hint = "recipients look like age1..., identity files contain AGE-SECRET-KEY-1...; see `dbseal keygen`"
+
+
+class KeyringError(DbsealError):
+    exit_code = 13
+    summary = "keyring missing, unreadable or without the requested key"
+    hint = "create one with `dbseal keys init`, and check `dbseal keys list`"
+
+
+class SandboxError(DbsealError):
+    exit_code = 20
+    summary = "a throwaway database server could not be run"
+    hint = "install mariadb-server (apt-get install mariadb-server) and check the error log named in the message"
+
+
+class Interrupted(DbsealError):
+    exit_code = 130
+    summary = "interrupted"
+    hint = "nothing half-written was left looking complete; run the command again"
+
+
+def all_error_classes() -> list[type[DbsealError]]:
+    """Every class in the tree, parents before children, in definition order."""
+    out: list[type[DbsealError]] = []
+
+    def walk(cls: type[DbsealError]) -> None:
+        out.append(cls)
+        for sub in cls.__subclasses__():
+            walk(sub)
+
+    walk(DbsealError)
+    return out
+
+
+def exit_code_table() -> str:
+    """The Markdown exit-code table of docs/errors.md."""
+    lines = [
+        "| exit code | error | meaning | what to do |",
+        "|---|---|---|---|",
+        "| 0 | | success | |",
+    ]
+    for cls in sorted(all_error_classes(), key=lambda c: c.exit_code):
+        lines.append(f"| {cls.exit_code} | `{cls.__name__}` | {cls.summary} | {cls.hint} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - doc generator
+    print(exit_code_table(), end="")
