@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from dbseal import errors
 from dbseal.cli.keyargs import (
     KEYRING_PASSPHRASE_ENV,
     identities_from_args,
@@ -121,7 +122,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with _input(args.input) as src:
         info = inspect_stream(src)
     print(json.dumps(info, indent=2, sort_keys=True) if args.json else _human_inspect(info))
-    return 0 if info["integrity"] == "ok" else 6
+    if info["integrity"] == "ok":
+        return 0
+    code: int = getattr(errors, info["error_class"]).exit_code
+    return code
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:

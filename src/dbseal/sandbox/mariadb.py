@@ -452,7 +452,7 @@ class MariaDBSandbox:
                         row = cur.fetchone()
                         self._version = str(row[0]) if row else ""
                         return None
-                except pymysql.err.OperationalError as e:
+                except pymysql.err.MySQLError as e:  # not listening yet, or still starting
                     if e.args and e.args[0] == 1045:  # access denied: bootstrap SQL failed
                         raise SandboxError("the sandbox root password was not accepted") from None
             if time.monotonic() > deadline:
