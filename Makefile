@@ -25,7 +25,7 @@ bench: bootstrap
 	$(BIN)/python bench/seal_bench.py --out docs/benchmarks.md
 
 docs-errors: bootstrap
-	$(BIN)/python -m dbseal.errors > docs/errors.table.md
+	$(BIN)/python scripts/update_errors_doc.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
