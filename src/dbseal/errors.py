@@ -25,7 +25,20 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- SecretPermissions
     +-- InvalidKeySpec (11)
     +-- KeyringError (13)
+    +-- StorageError (14)
+    |   +-- ObjectNotFound
+    |   +-- ObjectExists
+    +-- RepositoryError (15)
+    |   +-- BackupNotFound
+    +-- PolicyViolation (16)
+    +-- BackupFailed (17)
     +-- SandboxError (20)
+    +-- DatabaseError (21)
+    |   +-- DatabaseTLSError (22)
+    +-- DumpToolError (23)
+    |   +-- ClientTooOld (24)
+    +-- DumpFailed (25)
+    +-- RestoreFailed (26)
     +-- Interrupted (130)
 
 Crypto failures are deliberately opaque: a wrong key, a tampered stanza and a
@@ -160,10 +173,92 @@ class KeyringError(DbsealError):
     hint = "create one with `dbseal keys init`, and check `dbseal keys list`"
 
 
+class StorageError(DbsealError):
+    exit_code = 14
+    summary = "the repository storage failed"
+    hint = "check that the repository location is reachable, readable and writable"
+
+
+class ObjectNotFound(StorageError):
+    summary = "an object is missing from the repository"
+    hint = "check the backup id with `dbseal list`; run `dbseal repo check` if objects were lost"
+
+
+class ObjectExists(StorageError):
+    summary = "an object already exists and is never overwritten"
+    hint = "this is a name collision; run the command again"
+
+
+class RepositoryError(DbsealError):
+    exit_code = 15
+    summary = "not a dbseal repository, or its configuration is invalid"
+    hint = "create one with `dbseal init REPO`, or check the --repo location"
+
+
+class BackupNotFound(RepositoryError):
+    summary = "no such backup in the repository"
+    hint = "list the backups with `dbseal list --repo REPO`"
+
+
+class PolicyViolation(DbsealError):
+    exit_code = 16
+    summary = "the repository's policy refuses this"
+    hint = "see the repository policy with `dbseal show-config --repo REPO`"
+
+
+class BackupFailed(DbsealError):
+    exit_code = 17
+    summary = "the backup failed and was recorded as failed"
+    hint = "see `dbseal show --repo REPO ID` for the dump tool's messages; the previous good backup is still `latest`"
+
+
 class SandboxError(DbsealError):
     exit_code = 20
     summary = "a throwaway database server could not be run"
     hint = "install mariadb-server (apt-get install mariadb-server) and check the error log named in the message"
+
+
+class DatabaseError(DbsealError):
+    """The database server could not be reached, refused the login, or dropped the connection."""
+
+    exit_code = 21
+    summary = "the database server refused or dropped the connection"
+    hint = "check the URL (user, host, port or socket), the password and the account's privileges"
+
+
+class DatabaseTLSError(DatabaseError):
+    exit_code = 22
+    summary = "TLS to the database server could not be set up or verified"
+    hint = (
+        "check --ssl-ca and the name in the server's certificate; a remote server needs TLS "
+        "(--allow-insecure-remote turns that off, which is not recommended)"
+    )
+
+
+class DumpToolError(DbsealError):
+    """The dump or restore client program is missing, unusable or not acceptable."""
+
+    exit_code = 23
+    summary = "the dump or restore client program is missing or unusable"
+    hint = "install the MariaDB or MySQL client programs (apt-get install mariadb-client)"
+
+
+class ClientTooOld(DumpToolError):
+    exit_code = 24
+    summary = "the dump client is older than the database server"
+    hint = "install a client at least as new as the server, or set the policy client_older=warn"
+
+
+class DumpFailed(DbsealError):
+    exit_code = 25
+    summary = "the database dump failed or is incomplete"
+    hint = "read the dump tool's messages in the backup log; fix the cause and run the backup again"
+
+
+class RestoreFailed(DbsealError):
+    exit_code = 26
+    summary = "the restore into the database server failed"
+    hint = "the message names the first statement the server refused; the target may hold a partial restore"
 
 
 class Interrupted(DbsealError):

@@ -79,7 +79,12 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_seal(args: argparse.Namespace) -> int:
     recipients = recipients_from_args(args)
     codec = parse_codec(args.compress)
-    label = dict(kv.split("=", 1) for kv in args.label or [])
+    label = {}
+    for kv in args.label or []:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid --label {kv!r}", hint="write --label KEY=VALUE")
+        label[key] = value
     with _input(args.input) as src, _output(args.output, False) as out:
         seal_stream(src, out, recipients, codec, label)
     return 0
@@ -124,8 +129,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(json.dumps(info, indent=2, sort_keys=True) if args.json else _human_inspect(info))
     if info["integrity"] == "ok":
         return 0
-    code: int = getattr(errors, info["error_class"]).exit_code
-    return code
+    err: errors.DbsealError = getattr(errors, info["error_class"])(info["integrity_error"])
+    print(err.one_line(), file=sys.stderr)
+    return err.exit_code
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from dbseal import __version__
 from dbseal.cli import commands
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="FILE")
     p.set_defaults(func=commands.cmd_inspect)
 
+    _repo_commands(sub)
+
     keys = sub.add_parser("keys", help="manage a keyring of versioned keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
     p = ksub.add_parser("init", help="create a keyring with a first key")
@@ -101,6 +104,127 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.cmd_keys_list)
     return parser
+
+
+def _repo_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", metavar="REPO", help="repository: a path or file:///path")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="dbseal.toml (default: ./dbseal.toml, /etc/dbseal/dbseal.toml)",
+    )
+
+
+def _repo_commands(sub: Any) -> None:
+    from dbseal.cli import backup_commands as bc
+    from dbseal.cli import repo_commands as rc
+
+    p = sub.add_parser("init", help="create a repository")
+    p.add_argument("repo", metavar="REPO", help="a path or file:///path")
+    p.add_argument(
+        "-r",
+        "--recipient",
+        action="append",
+        metavar="age1...",
+        help="default recipient; repeatable",
+    )
+    p.add_argument("-R", "--recipients-file", action="append", metavar="FILE")
+    add_keyring_options(p, with_key=True)
+    p.add_argument(
+        "--require-passphrase",
+        action="store_true",
+        help="every backup also gets a passphrase stanza",
+    )
+    p.add_argument(
+        "--compress", default="zstd:3", metavar="CODEC[:LEVEL]", help="default codec (zstd:3)"
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="KEY=VALUE",
+        help="require_encryption, min_kdf_memory_kib, min_kdf_iterations, client_older=warn|refuse, "
+        "dump_warnings=warn|fail, checksum_max_bytes",
+    )
+    p.set_defaults(func=rc.cmd_init)
+
+    p = sub.add_parser("backup", help="back up a MariaDB/MySQL server into a repository")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a source from dbseal.toml")
+    _repo_opts(p)
+    p.add_argument("--source", metavar="mysql://USER@HOST[:PORT][/DB,...]")
+    bc.add_mysql_options(p, "", "source")
+    p.add_argument(
+        "-r",
+        "--recipient",
+        action="append",
+        metavar="age1...",
+        help="extra recipient for this backup",
+    )
+    add_secret_options(p, "passphrase", "passphrase", None)
+    add_keyring_options(p, with_key=False)
+    p.add_argument(
+        "-i",
+        "--identity",
+        action="append",
+        metavar="FILE",
+        help="identity to open a sealed --password-secret",
+    )
+    p.add_argument("--compress", metavar="CODEC[:LEVEL]", help="override the repository's codec")
+    p.add_argument(
+        "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
+    )
+    p.set_defaults(func=bc.cmd_backup)
+
+    p = sub.add_parser("list", help="list backups (no key needed)")
+    _repo_opts(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=rc.cmd_list)
+
+    p = sub.add_parser(
+        "show", help="show one backup; with a key, also authenticate it and show the dump log"
+    )
+    _repo_opts(p)
+    p.add_argument("backup", metavar="ID|latest")
+    _identity_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=rc.cmd_show)
+
+    p = sub.add_parser(
+        "restore", help="restore a backup into a server (authenticates it all first)"
+    )
+    _repo_opts(p)
+    p.add_argument("backup", metavar="ID|latest")
+    p.add_argument("--target", required=True, metavar="mysql://USER@HOST[:PORT]")
+    bc.add_mysql_options(p, "target-", "target")
+    _identity_options(p)
+    p.add_argument(
+        "--database", action="append", metavar="NAME", help="restore only this database; repeatable"
+    )
+    p.add_argument(
+        "--rename-db", action="append", metavar="OLD=NEW", help="restore database OLD as NEW"
+    )
+    p.add_argument(
+        "--no-verify-first",
+        action="store_true",
+        help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",
+    )
+    p.add_argument(
+        "--allow-failed", action="store_true", help="restore a backup recorded as failed"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=bc.cmd_restore)
+
+    secret = sub.add_parser("secret", help="credentials sealed in the repository")
+    ssub = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
+    p = ssub.add_parser("set", help="seal a secret (e.g. a database password) into the repository")
+    _repo_opts(p)
+    p.add_argument("name", metavar="NAME")
+    add_secret_options(p, "value", "secret value", None)
+    add_secret_options(p, "passphrase", "passphrase", None)
+    add_keyring_options(p, with_key=False)
+    p.set_defaults(func=bc.cmd_secret_set)
+    p = ssub.add_parser("list", help="names of the sealed secrets")
+    _repo_opts(p)
+    p.set_defaults(func=bc.cmd_secret_list)
 
 
 def _require_keyring(args: argparse.Namespace) -> None:
@@ -127,12 +251,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(err.one_line(), file=sys.stderr)
         return err.exit_code
     except BrokenPipeError:
-        err2 = OutputError("the reader of standard output went away")
-        try:
-            print(err2.one_line(), file=sys.stderr)
-        finally:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return err2.exit_code
+        return _broken_pipe()
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("DBSEAL_DEBUG"):
+            raise
+        bug = DbsealError(f"internal error {type(exc).__name__}: {exc}")
+        print(bug.one_line() + " (set DBSEAL_DEBUG=1 for a traceback)", file=sys.stderr)
+        return bug.exit_code
+
+
+def _broken_pipe() -> int:
+    err = OutputError("the reader of standard output went away")
+    try:
+        print(err.one_line(), file=sys.stderr)
+    finally:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return err.exit_code
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from dbseal.fsutil import atomic_write
 STANZA_TYPE = "keyring"
 FILE_NAME = "keyring.json"
 FILE_FORMAT = 1
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 def _now() -> str:
@@ -186,7 +186,7 @@ def _file_aad(ring_id: bytes) -> bytes:
 
 
 def check_key_name(name: str) -> None:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise UsageError(
             f"invalid key name {name!r}",
             hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",

@@ -11,7 +11,7 @@ Layout (all integers big-endian)::
       suite         1   1 = Cobblestone-256
       codec         1   see dbseal.codecs
       level         1   signed compression level (informational)
-      flags         1   must be 0 in version 1
+      flags         1   bit 0: stanzas detached into a key envelope; others 0
       file_id       16  random
       label_len     4,  label (UTF-8 JSON object)
       stanza_count  2,  stanzas
@@ -54,6 +54,8 @@ FILE_ID_LEN = 16
 DATA_KEY_LEN = 32
 _FIXED_LEN = 4 + FILE_ID_LEN
 _TAIL_LEN = 64
+FLAG_DETACHED = 0x01  # the stanzas live in a separate key envelope (format.envelope)
+KNOWN_FLAGS = FLAG_DETACHED
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class Header:
     stanzas: list[Stanza] = field(default_factory=list)
     flags: int = 0
     raw: bytes = b""  # the exact bytes read or written, MAC and check included
+
+    @property
+    def detached(self) -> bool:
+        return bool(self.flags & FLAG_DETACHED)
 
     def _block_without_tail(self) -> bytes:
         label = json.dumps(self.label, sort_keys=True, separators=(",", ":")).encode()
@@ -178,6 +184,8 @@ def _parse_block(raw: bytes) -> Header:
         raise HeaderCorrupted(f"the header is malformed ({exc})") from None
     if suite not in SUITES:
         raise UnsupportedVersion(f"cipher suite {suite} is not supported")
-    if flags != 0:
+    if flags & ~KNOWN_FLAGS:
         raise UnsupportedVersion(f"header flags {flags:#x} are not supported")
+    if flags & FLAG_DETACHED and stanzas:
+        raise HeaderCorrupted("the header is malformed (detached header with stanzas)")
     return Header(suite, codec, level, file_id, label, stanzas, flags, raw)

@@ -16,7 +16,7 @@ MAX_STANZAS = 255
 MAX_ARGS = 16
 MAX_ARG_LEN = 4096
 MAX_BODY_LEN = 65535
-_TYPE_RE = re.compile(rb"^[a-z0-9][a-z0-9.\-]{0,63}$")
+_TYPE_RE = re.compile(rb"[a-z0-9][a-z0-9.\-]{0,63}")
 
 
 class StanzaFramingError(ValueError):
@@ -30,7 +30,7 @@ class Stanza:
     body: bytes
 
     def __post_init__(self) -> None:
-        if not _TYPE_RE.match(self.type.encode("ascii", "replace")):
+        if not _TYPE_RE.fullmatch(self.type.encode("ascii", "replace")):
             raise ValueError(f"invalid stanza type {self.type!r}")
         if len(self.args) > MAX_ARGS or any(len(a) > MAX_ARG_LEN for a in self.args):
             raise ValueError("stanza arguments too many or too long")
@@ -80,7 +80,7 @@ def decode_stanzas(cur: _Cursor) -> list[Stanza]:
     out = []
     for _ in range(count):
         raw_type = cur.take(cur.u8())
-        if not _TYPE_RE.match(raw_type):
+        if not _TYPE_RE.fullmatch(raw_type):
             raise StanzaFramingError("invalid stanza type")
         nargs = cur.u8()
         if nargs > MAX_ARGS:

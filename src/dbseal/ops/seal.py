@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from dbseal import __version__
 from dbseal.codecs import Codec, codec_by_id
 from dbseal.crypto.recipients import Identity, Recipient
+from dbseal.crypto.secret import Secret
 from dbseal.errors import CorruptedData, InputError, NoMatchingKey, OutputError, UsageError
+from dbseal.format.envelope import for_header, parse_envelope
 from dbseal.format.header import (
     DATA_KEY_LEN,
     FILE_ID_LEN,
+    FLAG_DETACHED,
+    MAX_LABEL_LEN,
     SUITE_COBBLESTONE256,
     Header,
     derive_subkeys,
@@ -24,6 +29,7 @@ from dbseal.format.header import (
     read_header,
 )
 from dbseal.format.payload import PayloadWriter, decrypt_payload
+from dbseal.format.stanza import MAX_STANZAS
 
 READ_SIZE = 1 << 20
 _EOF = object()
@@ -35,6 +41,9 @@ class SealResult:
     plaintext_bytes: int
     stored_bytes: int
     sha256: bytes
+    data_key: Secret = field(repr=False)
+    envelope: bytes | None = field(default=None, repr=False)  # when the stanzas are detached
+    compressed_bytes: int = 0
 
 
 def default_label(extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -85,6 +94,11 @@ def _blocks(src: BinaryIO) -> Iterator[bytes]:
                 t.join(0.01)
 
 
+def new_file_keys() -> tuple[bytes, bytes]:
+    """A fresh (data key, file id) pair."""
+    return os.urandom(DATA_KEY_LEN), os.urandom(FILE_ID_LEN)
+
+
 def seal_stream(
     src: BinaryIO,
     out: BinaryIO,
@@ -92,65 +106,126 @@ def seal_stream(
     codec: Codec,
     label: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    detached: bool = False,
+    keys: tuple[bytes, bytes] | None = None,
 ) -> SealResult:
-    """Compress, encrypt and frame everything read from ``src`` into ``out``."""
+    """Compress, encrypt and frame everything read from ``src`` into ``out``.
+
+    With ``detached`` the stanzas go into a key envelope (returned in the
+    result) instead of the header. ``keys`` is an optional (data key, file id)
+    pair made by :func:`new_file_keys`, for callers that need them up front.
+    """
     if not recipients:
         raise UsageError(
             "no recipient given", hint="use -r, -R, --keyring/--key or a passphrase option"
         )
-    data_key, file_id = os.urandom(DATA_KEY_LEN), os.urandom(FILE_ID_LEN)
+    data_key, file_id = keys or new_file_keys()
     stanzas = [s for r in recipients for s in r.wrap(data_key, file_id)]
-    keys = derive_subkeys(data_key, file_id)
+    if len(stanzas) > MAX_STANZAS:
+        raise UsageError(f"{len(stanzas)} recipients is more than a file can hold ({MAX_STANZAS})")
+    label = default_label(label)
+    if len(json.dumps(label, sort_keys=True, separators=(",", ":")).encode()) > MAX_LABEL_LEN:
+        raise UsageError(
+            f"the label is larger than {MAX_LABEL_LEN} bytes", hint="keep labels short"
+        )
+    sub = derive_subkeys(data_key, file_id)
     header = Header(
-        SUITE_COBBLESTONE256, codec.codec_id, codec.level, file_id, default_label(label), stanzas
+        SUITE_COBBLESTONE256,
+        codec.codec_id,
+        codec.level,
+        file_id,
+        label,
+        [] if detached else stanzas,
+        FLAG_DETACHED if detached else 0,
     )
-    raw_header = header.encode(keys.header_mac)
+    raw_header = header.encode(sub.header_mac)
+    envelope = for_header(raw_header, file_id, stanzas).encode(sub.header_mac) if detached else None
     comp = codec.compressor()
     total = 0
     try:
         writer = PayloadWriter(
-            out, raw_header, keys.payload, payload_context(header.suite, codec.codec_id, file_id)
+            out, raw_header, sub.payload, payload_context(header.suite, codec.codec_id, file_id)
         )
+        compressed = 0
         for block in _blocks(src):
             total += len(block)
-            writer.write(comp.compress(block))
+            piece = comp.compress(block)
+            compressed += len(piece)
+            writer.write(piece)
             if progress:
                 progress(total)
-        writer.write(comp.flush())
+        piece = comp.flush()
+        compressed += len(piece)
+        writer.write(piece)
         digest = writer.finish()
     except OSError as exc:
         raise OutputError(f"cannot write the sealed output: {exc.strerror or exc}") from None
-    return SealResult(file_id, total, writer.stored_bytes, digest)
+    return SealResult(
+        file_id, total, writer.stored_bytes, digest, Secret(data_key), envelope, compressed
+    )
 
 
-def unwrap_data_key(header: Header, identities: Sequence[Identity]) -> bytes:
-    """The data key from the first identity that opens a stanza; the header MAC is then checked."""
+def unwrap_data_key(
+    header: Header, identities: Sequence[Identity], envelope: bytes | None = None
+) -> bytes:
+    """The data key from the first identity that opens a stanza; MACs are then checked."""
+    env = None
+    stanzas = header.stanzas
+    if header.detached:
+        if envelope is None:
+            raise UsageError(
+                "this data object keeps its keys in a separate key envelope",
+                hint="open it through the repository (`dbseal restore`), or pass the envelope",
+            )
+        env = parse_envelope(envelope)
+        env.check_matches(header)
+        stanzas = env.stanzas
     for ident in identities:
-        key = ident.unwrap(header.stanzas, header.file_id)
+        key = ident.unwrap(stanzas, header.file_id)
         if key is not None:
-            header.verify_mac(derive_subkeys(key, header.file_id).header_mac)
+            mac_key = derive_subkeys(key, header.file_id).header_mac
+            header.verify_mac(mac_key)
+            if env is not None:
+                env.verify_mac(mac_key)
             return key
-    types = sorted({s.type for s in header.stanzas})
+    types = sorted({s.type for s in stanzas})
     raise NoMatchingKey(
         "none of the given identities, keyring keys or passphrases opens this file "
         f"(it is sealed for: {', '.join(types) or 'nobody'})"
     )
 
 
-def open_sealed(src: BinaryIO, identities: Sequence[Identity]) -> tuple[Header, Iterator[bytes]]:
+def open_sealed(
+    src: BinaryIO, identities: Sequence[Identity], envelope: bytes | None = None
+) -> tuple[Header, Iterator[bytes]]:
     """Read the header, unwrap the key; returns the header and the plaintext pieces.
 
     The iterator raises the format's errors; it yields its final piece only
     after everything (every chunk, the final chunk, the trailer) has checked out.
     """
+    opened = open_sealed_with_key(src, identities, envelope)
+    return opened.header, opened.plaintext
+
+
+@dataclass
+class Opened:
+    header: Header
+    data_key: Secret = field(repr=False)
+    plaintext: Iterator[bytes] = field(repr=False)
+
+
+def open_sealed_with_key(
+    src: BinaryIO, identities: Sequence[Identity], envelope: bytes | None = None
+) -> Opened:
+    """Like :func:`open_sealed`, also returning the data key (for manifest MACs)."""
     header = read_header(src)
     codec = codec_by_id(header.codec)
     if not identities:
         raise NoMatchingKey("no identity, keyring or passphrase was given")
-    data_key = unwrap_data_key(header, identities)
-    keys = derive_subkeys(data_key, header.file_id)
+    data_key = unwrap_data_key(header, identities, envelope)
+    sub = derive_subkeys(data_key, header.file_id)
     compressed = decrypt_payload(
-        src, header.raw, keys.payload, payload_context(header.suite, header.codec, header.file_id)
+        src, header.raw, sub.payload, payload_context(header.suite, header.codec, header.file_id)
     )
 
     def plain() -> Iterator[bytes]:
@@ -159,4 +234,4 @@ def open_sealed(src: BinaryIO, identities: Sequence[Identity]) -> tuple[Header, 
         except ValueError as exc:
             raise CorruptedData(f"the authenticated payload does not decompress: {exc}") from None
 
-    return header, plain()
+    return Opened(header, Secret(data_key), plain())

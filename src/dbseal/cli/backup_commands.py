@@ -1,0 +1,246 @@
+"""`dbseal backup`, `restore` and `secret set`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from typing import Any
+
+from dbseal.catalog.repository import Repository
+from dbseal.catalog.secrets import load_secret, store_secret
+from dbseal.cli.config import apply_config
+from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring
+from dbseal.cli.repo_commands import open_repo
+from dbseal.cli.secrets_args import add_secret_options, secret_source
+from dbseal.codecs import parse_codec
+from dbseal.crypto.keyring import KeyringRecipient
+from dbseal.crypto.passphrase import PassphraseRecipient
+from dbseal.crypto.recipients import Recipient
+from dbseal.crypto.secret import Secret
+from dbseal.crypto.x25519 import X25519Recipient
+from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.progress import ProgressReporter
+from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
+from dbseal.ops.backup import run_backup
+from dbseal.ops.restore import restore_backup
+
+SSL_MODES = ("disabled", "preferred", "required", "verify-ca", "verify-identity")
+
+
+def add_mysql_options(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
+    g = p.add_argument_group(f"{what} connection")
+    d = prefix.replace("-", "_")
+    g.add_argument(
+        f"--{prefix}socket",
+        dest=f"{d}socket",
+        metavar="PATH",
+        help="connect through this Unix socket",
+    )
+    g.add_argument(
+        f"--{prefix}ssl-mode",
+        dest=f"{d}ssl_mode",
+        choices=SSL_MODES,
+        help="TLS: default verify-identity for remote hosts, preferred for local ones",
+    )
+    g.add_argument(
+        f"--{prefix}ssl-ca",
+        dest=f"{d}ssl_ca",
+        metavar="FILE",
+        help="CA certificate(s) to verify the server",
+    )
+    g.add_argument(
+        f"--{prefix}ssl-cert", dest=f"{d}ssl_cert", metavar="FILE", help="client certificate"
+    )
+    g.add_argument(f"--{prefix}ssl-key", dest=f"{d}ssl_key", metavar="FILE", help="client key")
+    g.add_argument(
+        f"--{prefix}tls-version",
+        dest=f"{d}tls_version",
+        metavar="LIST",
+        help="e.g. TLSv1.2,TLSv1.3",
+    )
+    g.add_argument(
+        f"--{prefix}ssl-cipher", dest=f"{d}ssl_cipher", metavar="LIST", help="allowed TLS ciphers"
+    )
+    g.add_argument(
+        f"--{prefix}allow-insecure-remote",
+        dest=f"{d}allow_insecure_remote",
+        action="store_true",
+        help="allow a remote server without verified TLS (not recommended)",
+    )
+    add_secret_options(p, f"{prefix}password", f"{what} password", None)
+    if not prefix:
+        p.add_argument(
+            "--password-secret",
+            metavar="NAME",
+            help="use a password sealed in the repository (`dbseal secret set`)",
+        )
+
+
+def _target(args: argparse.Namespace, url: str, prefix: str) -> Any:
+    from dbseal.sources.mysql_url import parse_mysql_url
+
+    d = prefix.replace("-", "_")
+    overrides = {
+        k: getattr(args, f"{d}{k}")
+        for k in ("socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", "ssl_cipher")
+        if getattr(args, f"{d}{k}", None)
+    }
+    if getattr(args, f"{d}tls_version", None):
+        overrides["tls_versions"] = getattr(args, f"{d}tls_version")
+    if getattr(args, f"{d}allow_insecure_remote", False):
+        overrides["allow_insecure_remote"] = True
+    return parse_mysql_url(url, **overrides)
+
+
+def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) -> Secret | None:
+    src = secret_source(args, f"{prefix}password")
+    if src.is_given():
+        return src.get("database password")
+    name = getattr(args, "password_secret", None) if not prefix else None
+    if name and repo is not None:
+        return load_secret(repo, name, identities_from_args(args))
+    return None
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    if getattr(args, "json", False):
+        return JsonLinesReporter(sys.stderr)
+    if sys.stderr.isatty():
+        return ProgressReporter()
+    return NullReporter()
+
+
+def repo_recipients(repo: Repository, args: argparse.Namespace, for_what: str) -> list[Recipient]:
+    """The repository's default recipients plus any given on the command line."""
+    out: list[Recipient] = [X25519Recipient.parse(r) for r in repo.config.recipients]
+    out += [X25519Recipient.parse(r) for r in getattr(args, "recipient", None) or []]
+    ring_cfg = repo.config.keyring
+    if ring_cfg:
+        if not args.keyring:
+            raise UsageError(
+                f"the repository seals {for_what} for keyring {ring_cfg['id']} key {ring_cfg['key']}",
+                hint="pass --keyring DIR (or set keyring in dbseal.toml)",
+            )
+        ring = open_keyring(args)
+        if ring.keyring_id.hex() != ring_cfg["id"]:
+            raise KeyringError(
+                f"keyring {args.keyring} is {ring.keyring_id.hex()}, the repository uses {ring_cfg['id']}"
+            )
+        out.append(KeyringRecipient(ring, ring_cfg["key"]))
+    if repo.config.passphrase:
+        src = secret_source(args, "passphrase", PASSPHRASE_ENV)
+        if not src.is_given():
+            raise UsageError(
+                "the repository requires a passphrase recipient", hint="pass --passphrase-file F"
+            )
+        out.append(PassphraseRecipient(src.get("passphrase")))
+    return out
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    apply_config(args, args.name)
+    if not args.source:
+        raise UsageError(
+            "no source given",
+            hint="pass --source mysql://USER@HOST[:PORT][/DB,...] or a NAME from dbseal.toml",
+        )
+    from dbseal.sources.mysqldump import DumpPolicy, MysqldumpSource
+
+    repo = open_repo(args.repo)
+    target = _target(args, args.source, "")
+    policy = DumpPolicy(
+        client_older=repo.config.policy.client_older,  # type: ignore[arg-type]
+        warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
+        checksum_max_bytes=repo.config.policy.checksum_max_bytes,
+    )
+    source = MysqldumpSource(target, _password(args, "", repo), policy)
+    recipients = repo_recipients(repo, args, "backups")
+    codec = parse_codec(args.compress) if args.compress else None
+    manifest = run_backup(
+        repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {"id": manifest["id"], "status": manifest["status"], "reasons": manifest["reasons"]}
+            )
+        )
+    else:
+        sizes = manifest["sizes"]
+        print(
+            f"backup {manifest['id']} {manifest['status']}: {sizes['raw']} bytes dumped, "
+            f"{sizes['stored']} stored, {manifest['duration_s']} s"
+        )
+        for reason in manifest["reasons"]:
+            print(f"  warning: {reason}")
+    return 0
+
+
+def _rename_map(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise UsageError(f"invalid --rename-db {item!r}", hint="write --rename-db OLD=NEW")
+        out[old] = new
+    return out
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from dbseal.sources.mysql_sink import MysqlClientSink, RenameFilter
+
+    apply_config(args, None)
+    repo = open_repo(args.repo)
+    target = _target(args, args.target, "target-")
+    password = _password(args, "target-", None)
+    identities = identities_from_args(args)
+    rename = _rename_map(args.rename_db)
+    only = set(args.database) if args.database else None
+    byte_filter = RenameFilter(rename or None, only) if (rename or only) else None
+    result = restore_backup(
+        repo,
+        args.backup,
+        identities,
+        lambda: MysqlClientSink(target, password),
+        byte_filter,
+        verify_first=not args.no_verify_first,
+        allow_failed=args.allow_failed,
+        reporter=_reporter(args),
+    )
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(
+            f"restored backup {result['id']}: {result['bytes']} bytes; authenticated in "
+            f"{result['authenticate_s']} s, applied in {result['apply_s']} s"
+        )
+    return 0
+
+
+def cmd_secret_set(args: argparse.Namespace) -> int:
+    apply_config(args, None)
+    repo = open_repo(args.repo)
+    value = secret_source(args, "value").get(f"value of secret {args.name}", confirm=True)
+    store_secret(repo, args.name, value, repo_recipients(repo, args, "secrets"))
+    print(f"stored sealed secret {args.name!r} in {repo.backend.location}")
+    return 0
+
+
+def cmd_secret_list(args: argparse.Namespace) -> int:
+    apply_config(args, None)
+    repo = open_repo(args.repo)
+    for name in repo.backend.list("secret"):
+        print(name.removesuffix(".dbseal"))
+    return 0
+
+
+__all__ = [
+    "add_mysql_options",
+    "cmd_backup",
+    "cmd_restore",
+    "cmd_secret_list",
+    "cmd_secret_set",
+    "io",
+]

@@ -1,0 +1,196 @@
+"""`dbseal init`, `list` and `show`: repository-level commands."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from typing import Any
+
+from dbseal.catalog import manifest as mf
+from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
+from dbseal.cli.config import apply_config
+from dbseal.cli.keyargs import identities_from_args, open_keyring
+from dbseal.cli.secrets_args import secret_source
+from dbseal.codecs import parse_codec
+from dbseal.crypto.x25519 import X25519Recipient, parse_recipients_file
+from dbseal.errors import DbsealError, UsageError
+from dbseal.ops.restore import unlock_backup
+from dbseal.ops.seal import open_sealed_with_key
+from dbseal.storage import open_backend
+
+
+def open_repo(location: str | None) -> Repository:
+    if not location:
+        raise UsageError(
+            "no repository given", hint="pass --repo REPO or set `repository` in dbseal.toml"
+        )
+    return Repository.open(open_backend(location))
+
+
+def _parse_policy(items: list[str] | None) -> Policy:
+    policy = Policy()
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not hasattr(policy, key):
+            raise UsageError(
+                f"invalid --policy {item!r}",
+                hint="use KEY=VALUE with a key from `dbseal init --help`",
+            )
+        current = getattr(policy, key)
+        if isinstance(current, bool):
+            setattr(policy, key, value.lower() in ("1", "true", "yes", "on"))
+        elif isinstance(current, int):
+            setattr(policy, key, int(value))
+        else:
+            setattr(policy, key, value)
+    try:
+        policy.check()
+    except DbsealError as exc:
+        raise UsageError(exc.message) from None
+    return policy
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    recipients = [X25519Recipient.parse(r).encode() for r in args.recipient or []]
+    for path in args.recipients_file or []:
+        with open(path, encoding="utf-8") as fh:
+            recipients += [r.encode() for r in parse_recipients_file(fh.read(), path)]
+    keyring = None
+    if args.keyring or args.key:
+        if not (args.keyring and args.key):
+            raise UsageError("--keyring and --key go together")
+        ring = open_keyring(args)
+        ring.get(args.key)  # the key must exist
+        keyring = {"id": ring.keyring_id.hex(), "key": args.key}
+    parse_codec(args.compress)
+    config = RepoConfig(
+        repository_id=__import__("os").urandom(16).hex(),
+        created=datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
+        codec=args.compress,
+        recipients=recipients,
+        keyring=keyring,
+        passphrase=args.require_passphrase,
+        policy=_parse_policy(args.policy),
+    )
+    if config.policy.require_encryption and not (recipients or keyring or config.passphrase):
+        raise UsageError(
+            "a repository needs at least one default recipient (require_encryption is on)",
+            hint="pass -r age1..., -R FILE, --keyring DIR --key NAME, or --require-passphrase",
+        )
+    repo = Repository.create(open_backend(args.repo), config)
+    print(f"created repository {config.repository_id} at {repo.backend.location}")
+    return 0
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _row(m: dict[str, Any]) -> dict[str, Any]:
+    sizes = m.get("sizes", {})
+    return {
+        "id": m.get("id"),
+        "name": m.get("name"),
+        "status": m.get("status"),
+        "started": m.get("started"),
+        "duration_s": m.get("duration_s"),
+        "databases": m.get("databases", []),
+        "raw_bytes": sizes.get("raw"),
+        "stored_bytes": sizes.get("stored"),
+        "verification": m.get("last_verification"),
+    }
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    apply_config(args, None)
+    repo = open_repo(args.repo)
+    rows = [_row(m) for m in repo.manifests()]
+    try:
+        latest = repo.resolve("latest")
+    except DbsealError:
+        latest = None
+    if args.json:
+        print(
+            json.dumps(
+                {"repository": repo.backend.location, "latest": latest, "backups": rows}, indent=2
+            )
+        )
+        return 0
+    if not rows:
+        print(f"no backups in {repo.backend.location}")
+        return 0
+    print(
+        f"{'ID':27} {'STATUS':9} {'STARTED':20} {'TIME':>7} {'RAW':>10} {'STORED':>10}  DATABASES"
+    )
+    for r in rows:
+        mark = " *" if r["id"] == latest else ""
+        started = str(r["started"] or "")[:19].replace("T", " ")
+        dur = f"{r['duration_s']:.1f}s" if isinstance(r["duration_s"], int | float) else "-"
+        print(
+            f"{r['id']:27} {r['status']:9} {started:20} {dur:>7} {_size(r['raw_bytes']):>10} "
+            f"{_size(r['stored_bytes']):>10}  {','.join(r['databases'] or [])}{mark}"
+        )
+    print("* = latest good backup")
+    return 0
+
+
+def _open_log(
+    repo: Repository, bid: str, args: argparse.Namespace, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    import io
+
+    identities = identities_from_args(args)
+    raw = repo.backend.get(log_handle(bid))
+    opened = open_sealed_with_key(io.BytesIO(raw), identities)
+    log = json.loads(b"".join(opened.plaintext))
+    return dict(log)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    apply_config(args, None)
+    repo = open_repo(args.repo)
+    bid = repo.resolve(args.backup)
+    m = repo.manifest(bid)
+    keyed = bool(args.identity or args.keyring or secret_source(args, "passphrase").is_given())
+    log = None
+    if keyed:
+        unlock_backup(repo, bid, identities_from_args(args))
+        log = _open_log(repo, bid, args, m)
+    if args.json:
+        print(json.dumps({"manifest": m, "log": log}, indent=2, ensure_ascii=False))
+        return 0
+    sizes = m.get("sizes", {})
+    lines = [
+        f"backup       {m['id']}" + (f" ({m['name']})" if m.get("name") else ""),
+        f"status       {m.get('status')}"
+        + (f": {'; '.join(m.get('reasons', []))}" if m.get("reasons") else ""),
+        f"time         {m.get('started')} .. {m.get('ended')} ({m.get('duration_s')} s)",
+        f"source       {json.dumps(m.get('source', {}), sort_keys=True)}",
+        f"server       {m.get('server_version', '-')}; dump tool {m.get('client_version', '-')}",
+        f"tls          {json.dumps(m.get('tls'))}",
+        f"sizes        raw {_size(sizes.get('raw'))}, compressed {_size(sizes.get('compressed'))}, stored {_size(sizes.get('stored'))} ({m.get('codec')})",
+        f"keys         {json.dumps(m.get('keys', []))}",
+        f"sha256       {m.get('data_sha256')}",
+        f"messages     {json.dumps(m.get('messages', {}))}",
+        f"authentic    {'not checked (give a key to check)' if not keyed else 'yes (manifest MAC verified)'}",
+    ]
+    for t in m.get("tables", []) or []:
+        lines.append(
+            f"  table {t.get('database')}.{t.get('table')}: {t.get('rows')} rows, checksum {t.get('checksum')}"
+        )
+    if log is not None:
+        lines.append("dump tool stderr:")
+        lines += ["  " + ln for ln in (log.get("stderr") or "(empty)").splitlines()]
+    print("\n".join(lines))
+    return 0
+
+
+__all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo"]

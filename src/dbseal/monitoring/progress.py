@@ -1,0 +1,57 @@
+"""A terminal progress display (rich): bytes, rate, elapsed time and ETA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+
+class ProgressReporter:
+    """Shows ``progress`` events as a bar on stderr; other events as short lines."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def _start(self, label: str, expected: int | None) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(label, total=expected)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        if kind in ("backup.start", "restore.phase"):
+            self.close()
+            self._start(str(fields.get("label", kind)), fields.get("expected_bytes"))
+        elif kind == "progress" and self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=fields.get("bytes", 0))
+        elif kind in ("backup.end", "restore.end"):
+            self.close()
+        elif kind == "warning":
+            self._console.print(f"[yellow]warning:[/] {fields.get('message', '')}")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
