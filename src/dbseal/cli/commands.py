@@ -100,6 +100,12 @@ def cmd_unseal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _printable(value: object) -> str:
+    """Text from a file, made safe for a terminal (no control characters)."""
+    text = str(value)
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _human_inspect(info: dict[str, Any]) -> str:
     lines = [
         f"format:       dbseal version {info['format_version']}",
@@ -110,8 +116,8 @@ def _human_inspect(info: dict[str, Any]) -> str:
         f"recipients:   {len(info['stanzas'])}",
     ]
     for s in info["stanzas"]:
-        extra = ", ".join(f"{k}={v}" for k, v in s.items() if k != "type")
-        lines.append(f"  - {s['type']}" + (f": {extra}" if extra else ""))
+        extra = ", ".join(f"{k}={_printable(v)}" for k, v in s.items() if k != "type")
+        lines.append(f"  - {_printable(s['type'])}" + (f": {extra}" if extra else ""))
     if info["integrity"] == "ok":
         lines += [
             f"size:         {info['file_bytes']} bytes ({info['payload_bytes']} payload)",

@@ -31,9 +31,10 @@ class KdfParams:
     lanes: int = 4
 
     MIN_MEMORY_KIB = 19456  # OWASP's floor for Argon2id
-    MAX_MEMORY_KIB = 2 * 1024 * 1024
+    MAX_MEMORY_KIB = 1024 * 1024  # 1 GiB
     MIN_ITERATIONS = 2
-    MAX_ITERATIONS = 64
+    MAX_ITERATIONS = 16
+    MAX_WORK = 4 * 1024 * 1024  # memory KiB x iterations: at most ~4 GiB of passes (a few seconds)
     MAX_LANES = 16
 
     def check(self) -> None:
@@ -41,11 +42,13 @@ class KdfParams:
             self.MIN_MEMORY_KIB <= self.memory_kib <= self.MAX_MEMORY_KIB
             and self.MIN_ITERATIONS <= self.iterations <= self.MAX_ITERATIONS
             and 1 <= self.lanes <= self.MAX_LANES
+            and self.memory_kib * self.iterations <= self.MAX_WORK
         ):
             raise UnsafeParameters(
                 f"Argon2id parameters m={self.memory_kib}KiB t={self.iterations} p={self.lanes} are outside "
                 f"the accepted range (m {self.MIN_MEMORY_KIB}..{self.MAX_MEMORY_KIB} KiB, "
-                f"t {self.MIN_ITERATIONS}..{self.MAX_ITERATIONS}, p 1..{self.MAX_LANES})"
+                f"t {self.MIN_ITERATIONS}..{self.MAX_ITERATIONS}, p 1..{self.MAX_LANES}, "
+                f"m x t at most {self.MAX_WORK} KiB)"
             )
 
     def encode(self) -> bytes:
@@ -98,14 +101,20 @@ class PassphraseIdentity:
     def describe(self) -> str:
         return "passphrase"
 
+    MAX_TRIES = 4  # a file cannot make us run the KDF more often than this
+
     def unwrap(self, stanzas: Sequence[Stanza], file_id: bytes) -> bytes | None:
+        tries = 0
         for s in stanzas:
+            if tries >= self.MAX_TRIES:
+                break
             if s.type != STANZA_TYPE or len(s.args) != 2 or len(s.args[0]) != 16:
                 continue
             if len(s.args[1]) != 12 or len(s.body) != WRAPPED_LEN:
                 continue
             params = KdfParams.decode(s.args[1])
             params.check()
+            tries += 1
             key = unwrap_key(derive(self._secret, s.args[0], params), s.body, STANZA_TYPE, file_id)
             if key is not None:
                 return key

@@ -80,6 +80,8 @@ def check_private_file(path: str, what: str) -> os.stat_result:
         raise SecretError(f"cannot read {what} {path!r}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode) and not stat.S_ISFIFO(st.st_mode):
         raise SecretError(f"{what} {path!r} is not a regular file")
+    if stat.S_ISREG(st.st_mode) and st.st_uid not in (os.geteuid(), 0):
+        raise SecretPermissions(f"{what} {path!r} is owned by another user (uid {st.st_uid})")
     if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
         raise SecretPermissions(
             f"{what} {path!r} has mode {stat.S_IMODE(st.st_mode):04o}: readable or writable by group or others"
@@ -127,7 +129,13 @@ def from_command(command: str, what: str = "secret") -> Secret:
 
 
 def from_prompt(prompt: str, confirm: bool, what: str = "passphrase") -> Secret:
-    if not sys.stdin.isatty():
+    try:
+        with open("/dev/tty", "rb"):
+            pass
+        has_tty = True
+    except OSError:
+        has_tty = sys.stdin.isatty()
+    if not has_tty:
         raise SecretError(
             f"no {what} given and standard input is not a terminal",
             hint="use --passphrase-file, --passphrase-fd or --passphrase-command",

@@ -36,6 +36,8 @@ def _encode(hrp: str, data: bytes) -> str:
 
 
 def _decode(text: str, hrp: str, what: str) -> bytes:
+    if text != text.lower() and text != text.upper():
+        raise InvalidKeySpec(f"{what} mixes upper and lower case (Bech32 forbids it)")
     got_hrp, data5 = bech32.bech32_decode(text)
     data = bech32.convertbits(data5, 5, 8, False) if data5 is not None else None
     if got_hrp != hrp or data is None or len(data) != 32:
@@ -61,7 +63,7 @@ class X25519Recipient:
         text = text.strip()
         if not text.lower().startswith("age1"):
             raise InvalidKeySpec(f"recipient {text[:80]!r} is not an age1... public key")
-        return cls(_decode(text.lower(), "age", "recipient"))
+        return cls(_decode(text, "age", "recipient"))
 
     def encode(self) -> str:
         return _encode("age", self.public)
@@ -95,7 +97,7 @@ class X25519Identity:
         text = text.strip()
         if not text.upper().startswith("AGE-SECRET-KEY-1"):
             raise InvalidKeySpec("identity is not an AGE-SECRET-KEY-1... key")
-        return cls(_decode(text.lower(), "age-secret-key-", "identity"))
+        return cls(_decode(text, "age-secret-key-", "identity"))
 
     def encode(self) -> str:
         raw = self._key.private_bytes(

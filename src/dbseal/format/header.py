@@ -173,7 +173,10 @@ def _parse_block(raw: bytes) -> Header:
     try:
         suite, codec, level, flags = struct.unpack(">BBbB", cur.take(4))
         file_id = cur.take(FILE_ID_LEN)
-        label_raw = cur.take(cur.u32())
+        label_len = cur.u32()
+        if label_len > MAX_LABEL_LEN:
+            raise StanzaFramingError("label too long")
+        label_raw = cur.take(label_len)
         stanzas = decode_stanzas(cur)
         if cur.pos != len(cur.data):
             raise StanzaFramingError("unexpected bytes after the stanzas")
