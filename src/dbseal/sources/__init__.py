@@ -1,0 +1,50 @@
+"""Database sources and restore sinks: run the client tool, stream its output, watch its stderr.
+
+Public API::
+
+    parse_mysql_url(url, **overrides) -> MySQLTarget
+    MysqldumpSource(target, password, policy=DumpPolicy()).start() -> DumpRun
+    DumpRun.read(n) ... DumpRun.finish() -> DumpResult
+    MysqlClientSink(target, password, byte_filter=None).write(b) ... .close() -> SinkResult
+    RenameFilter(mapping, only).feed(b) ... .flush()
+    connect(target, password) -> PyMySQL connection with the target's TLS rules
+    table_stats(conn, databases, checksum_max_bytes, rename=None) -> list[TableStat]
+    schema_objects(conn, databases, rename=None) -> list[SchemaObjects]
+    compare_stats(expected, actual), compare_objects(expected, actual) -> list[str]
+"""
+
+from dbseal.sources.connect import TLSInfo, connect
+from dbseal.sources.dumprun import DumpPolicy, DumpResult, DumpRun
+from dbseal.sources.mysql_sink import MysqlClientSink, SinkResult
+from dbseal.sources.mysql_url import MySQLTarget, parse_mysql_url
+from dbseal.sources.mysqldump import DUMP_OPTIONS, MysqldumpSource
+from dbseal.sources.rename import RenameFilter
+from dbseal.sources.stats import (
+    SchemaObjects,
+    TableStat,
+    compare_objects,
+    compare_stats,
+    schema_objects,
+    table_stats,
+)
+
+__all__ = [
+    "DUMP_OPTIONS",
+    "DumpPolicy",
+    "DumpResult",
+    "DumpRun",
+    "MySQLTarget",
+    "MysqlClientSink",
+    "MysqldumpSource",
+    "RenameFilter",
+    "SchemaObjects",
+    "SinkResult",
+    "TLSInfo",
+    "TableStat",
+    "compare_objects",
+    "compare_stats",
+    "connect",
+    "parse_mysql_url",
+    "schema_objects",
+    "table_stats",
+]

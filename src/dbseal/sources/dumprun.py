@@ -1,0 +1,306 @@
+"""One running dump: its output as a file-like ``read(n)``, and the verdict at the end.
+
+:class:`DumpRun` never trusts the exit status alone. The dump is ``failed`` when the
+program exits non-zero or by a signal, when its standard error holds an error line, when
+the output does not end with ``-- Dump completed``, or when the output was not read to
+its end; it has ``warnings`` for warning lines, preflight warnings and missing
+statistics (and is ``failed`` for them under the policy ``warnings="fail"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, Self
+
+from dbseal.crypto.secret import Secret
+from dbseal.sources.connect import TLSInfo
+from dbseal.sources.defaults_file import ClientOptionsFile
+from dbseal.sources.messages import MessageSummary, StderrCollector
+from dbseal.sources.snapshot import SnapshotKind, StatsSnapshot
+from dbseal.sources.stats import SchemaObjects, TableStat
+from dbseal.sources.tools import Tool
+
+Status = Literal["ok", "warnings", "failed"]
+READ_BLOCK = 1 << 20
+TAIL_KEEP = 4096
+START_MARK = b"-- Current Database: "
+_END_MARK = re.compile(rb"(?:\A|\n)-- Dump completed(?: on [^\n]*)?\n?\Z")
+_PREFIX_LIMIT = 1 << 20
+_EXIT_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class DumpPolicy:
+    """How strict a dump is.
+
+    ``client_older``: a dump client older (major.minor) than the server is a warning or
+    refused before dumping. ``warnings``: warnings leave the backup usable or fail it.
+    ``checksum_max_bytes``: larger tables get row counts only (0: never checksum).
+    ``shared_snapshot``: try FLUSH TABLES WITH READ LOCK (waiting at most
+    ``lock_wait_timeout`` seconds) so the statistics share the dump's snapshot, holding
+    it at most ``start_timeout`` seconds while the dump starts.
+    """
+
+    client_older: Literal["warn", "refuse"] = "warn"
+    warnings: Literal["warn", "fail"] = "warn"
+    checksum_max_bytes: int = 1 << 30
+    shared_snapshot: bool = True
+    lock_wait_timeout: int = 10
+    start_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the source learned before dumping (no secret)."""
+
+    tool: Tool
+    server_version: str
+    tls: TLSInfo | None
+    databases: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    """Everything known about a finished dump; ``reasons`` explain a non-``ok`` status."""
+
+    status: Status
+    reasons: tuple[str, ...]
+    exit_code: int | None
+    stderr: bytes
+    messages: MessageSummary
+    tool: str
+    client_version: str
+    server_version: str
+    tls: TLSInfo | None
+    databases: tuple[str, ...]
+    tables: tuple[TableStat, ...]
+    objects: tuple[SchemaObjects, ...]
+    snapshot: SnapshotKind
+    raw_bytes: int
+    started: datetime.datetime
+    ended: datetime.datetime
+
+
+def spawn_dump(
+    tool: str, options: ClientOptionsFile, args: list[str], databases: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
+    """Start the dump program; ``--defaults-file`` first, the password nowhere on argv."""
+    cmd = [tool, options.argument, *args, "--databases", "--", *databases]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=options.env,
+        start_new_session=True,  # a Ctrl-C reaches dbseal, which then stops the dump itself
+    )
+    assert proc.stdout is not None
+    with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer, larger reads
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, READ_BLOCK)
+    return proc
+
+
+class DumpRun:
+    """A started dump: ``read(n)`` until ``b""``, then :meth:`finish`; always closed on exit."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        options: ClientOptionsFile,
+        snapshot: StatsSnapshot,
+        preflight: Preflight,
+        policy: DumpPolicy,
+        password: Secret | None,
+    ) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        self._proc = proc
+        self._fd = proc.stdout.fileno()
+        self._options = options
+        self._snapshot = snapshot
+        self._pre = preflight
+        self._policy = policy
+        self._password = password
+        self._started = datetime.datetime.now(datetime.UTC)
+        self._stderr = StderrCollector(proc.stderr, name="dbseal-dump-stderr")
+        self._ahead = bytearray()
+        self._eof = False
+        self._bytes = 0
+        self._tail = b""
+        self._result: DumpResult | None = None
+        self._notes: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def databases(self) -> tuple[str, ...]:
+        return self._pre.databases
+
+    def wait_for_start(self, timeout: float) -> None:
+        """Read ahead until the dump shows it has begun, then release the global read lock."""
+        try:
+            deadline = time.monotonic() + timeout
+            while START_MARK not in self._ahead and not self._eof:
+                left = deadline - time.monotonic()
+                if left <= 0 or len(self._ahead) > _PREFIX_LIMIT:
+                    break
+                ready, _, _ = select.select([self._fd], [], [], left)
+                if ready:
+                    chunk = os.read(self._fd, 1 << 16)
+                    self._eof = not chunk
+                    self._ahead += chunk
+            self._snapshot.release(dump_started=START_MARK in self._ahead or self._eof)
+            if self._ahead:
+                self._options.remove()  # the child read its options before writing anything
+            self._snapshot.start_stats()
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- the stream ------------------------------------------------------------------
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes of the dump (all the rest if ``n < 0``); ``b""`` at the end."""
+        out = bytearray()
+        if self._ahead:
+            take = len(self._ahead) if n < 0 else min(n, len(self._ahead))
+            out += self._ahead[:take]
+            del self._ahead[:take]
+        while (n < 0 or len(out) < n) and not self._eof:
+            want = READ_BLOCK if n < 0 else min(n - len(out), READ_BLOCK)
+            chunk = os.read(self._fd, want)
+            if not chunk:
+                self._eof = True
+                break
+            out += chunk
+            self._options.remove()
+        data = bytes(out)
+        self._bytes += len(data)
+        if data:
+            self._tail = (self._tail + data[-TAIL_KEEP:])[-TAIL_KEEP:]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    # -- the end ---------------------------------------------------------------------
+
+    def finish(self) -> DumpResult:
+        """Wait for the program and the statistics; the verdict. Idempotent."""
+        if self._result is not None:
+            return self._result
+        if not self._eof:
+            self._notes.append("the dump output was not read to its end")
+            while self.read(READ_BLOCK):
+                pass
+        try:
+            rc = self._proc.wait(_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            rc = self._proc.wait()
+            self._notes.append(
+                f"the dump program did not exit {_EXIT_WAIT:.0f} s after its output ended"
+            )
+        stderr, summary = self._stderr.finish()
+        failed_early = rc != 0 or summary.errors > 0
+        if not failed_early:
+            self._snapshot.wait()
+        self._snapshot.close(abort=failed_early)
+        self._options.remove()
+        self._result = self._verdict(rc, stderr, summary)
+        return self._result
+
+    def abort(self) -> None:
+        """Stop the dump now (SIGKILL), reap it, drop the statistics, remove the option file."""
+        try:
+            if self._proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.kill()
+            self._proc.wait()
+            self._stderr.finish(timeout=5)
+            self._snapshot.close(abort=True)
+        finally:
+            # The pipes stay open: another thread may still be in read(); it now gets EOF.
+            self._options.remove()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()
+
+    # -- the verdict -----------------------------------------------------------------
+
+    def _redact(self, data: bytes) -> bytes:
+        if self._password is not None and len(self._password) >= 4:
+            return data.replace(self._password.reveal(), b"***")
+        return data
+
+    def _verdict(self, rc: int, stderr: bytes, summary: MessageSummary) -> DumpResult:
+        name = self._pre.tool.name
+        failures = list(self._notes)
+        warnings = list(self._pre.warnings)
+        if rc < 0:
+            failures.append(f"{name} was killed by signal {signal.Signals(-rc).name}")
+        elif rc > 0:
+            failures.append(f"{name} exited with status {rc}")
+        if summary.errors:
+            failures.append(
+                f"{name} reported {summary.errors} error(s), the first: {summary.first_errors[0]}"
+            )
+        if not _END_MARK.search(self._tail):
+            failures.append(
+                "the output does not end with the completion marker '-- Dump completed': "
+                "the dump is incomplete"
+            )
+        if summary.warnings:
+            warnings.append(
+                f"{name} printed {summary.warnings} warning(s), the first: {summary.first_warnings[0]}"
+            )
+        snap = self._snapshot
+        if snap.error and not failures:
+            warnings.append(f"table statistics could not be computed: {snap.error}")
+        if snap.kind == "separate" and snap.lock_note and self._policy.shared_snapshot:
+            warnings.append(
+                f"statistics come from a separate snapshot, so concurrent writes can make them "
+                f"differ from the dump ({snap.lock_note})"
+            )
+        if warnings and self._policy.warnings == "fail":
+            failures.append("warnings count as failures under this policy (warnings=fail)")
+        status: Status = "failed" if failures else "warnings" if warnings else "ok"
+        reasons = [self._redact(r.encode()).decode("utf-8", "replace") for r in failures + warnings]
+        return DumpResult(
+            status=status,
+            reasons=tuple(reasons),
+            exit_code=rc,
+            stderr=self._redact(stderr),
+            messages=summary,
+            tool=self._pre.tool.path,
+            client_version=self._pre.tool.version_line,
+            server_version=self._pre.server_version,
+            tls=self._pre.tls,
+            databases=self._pre.databases,
+            tables=tuple(snap.tables) if not failures else (),
+            objects=tuple(snap.objects) if not failures else (),
+            snapshot=snap.kind,
+            raw_bytes=self._bytes,
+            started=self._started,
+            ended=datetime.datetime.now(datetime.UTC),
+        )

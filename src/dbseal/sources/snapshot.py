@@ -1,0 +1,119 @@
+"""Statistics read in the very snapshot the dump reads.
+
+MySQL cannot hand a snapshot to another session, but two sessions that both run
+``START TRANSACTION WITH CONSISTENT SNAPSHOT`` while nothing can commit see the same
+data. So, on the statistics connection:
+
+1. ``FLUSH TABLES WITH READ LOCK`` (needs RELOAD; waits at most ``lock_wait_timeout``):
+   from now on no transaction can commit;
+2. ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` (a global read lock survives it);
+3. mariadb-dump starts and opens its own consistent snapshot (``--single-transaction``
+   takes no lock of its own, so the global read lock does not block it);
+4. as soon as its output shows ``-- Current Database:`` (which it writes only after its
+   ``START TRANSACTION``), ``UNLOCK TABLES``: writers continue, both snapshots stay;
+5. a thread computes :func:`table_stats` and :func:`schema_objects` in the held
+   snapshot while the dump streams.
+
+The kind is ``shared`` when all of that happened. Without RELOAD, when the lock cannot
+be had in time, or when the dump shows no sign of starting within ``start_timeout``,
+the statistics come from a snapshot opened just before the dump: kind ``separate``,
+which differs from the dump by whatever committed in between. Tables of
+non-transactional engines (MyISAM, Aria) are consistent in neither case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Literal
+
+import pymysql
+
+from dbseal.sources.connect import Conn
+from dbseal.sources.stats import (
+    SchemaObjects,
+    TableStat,
+    prepare_session,
+    schema_objects,
+    table_stats,
+)
+
+SnapshotKind = Literal["shared", "separate"]
+
+
+class StatsSnapshot:
+    """Owns the statistics connection: lock, snapshot, release, and the stats thread."""
+
+    def __init__(self, conn: Conn, databases: list[str], checksum_max_bytes: int) -> None:
+        self._conn = conn
+        self._databases = databases
+        self._checksum_max_bytes = checksum_max_bytes
+        self._locked = False
+        self.kind: SnapshotKind = "separate"
+        self.lock_note: str | None = None
+        self.tables: list[TableStat] = []
+        self.objects: list[SchemaObjects] = []
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def begin(self, shared: bool, lock_wait_timeout: int) -> None:
+        """Take the global read lock if ``shared`` (and allowed), then open the snapshot."""
+        prepare_session(self._conn)
+        with self._conn.cursor() as cur:
+            if shared:
+                try:
+                    cur.execute("SET SESSION lock_wait_timeout = %s", (max(1, lock_wait_timeout),))
+                    cur.execute("FLUSH TABLES WITH READ LOCK")
+                    self._locked = True
+                except pymysql.err.OperationalError as exc:
+                    code = exc.args[0] if exc.args else None
+                    if code not in (1227, 1044, 1142, 1205):  # no RELOAD, denied, lock wait
+                        raise
+                    self.lock_note = f"FLUSH TABLES WITH READ LOCK refused: {exc.args[-1]}"
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+    def release(self, dump_started: bool) -> None:
+        """``UNLOCK TABLES``; the snapshot is shared if the dump started while locked."""
+        if not self._locked:
+            return
+        self._locked = False
+        with self._conn.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
+        if dump_started:
+            self.kind = "shared"
+        else:
+            self.lock_note = "the dump did not show that it had started while the lock was held"
+
+    def start_stats(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dbseal-dump-stats", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.tables = table_stats(self._conn, self._databases, self._checksum_max_bytes)
+            self.objects = schema_objects(self._conn, self._databases)
+            with self._conn.cursor() as cur:
+                cur.execute("COMMIT")
+        except Exception as exc:  # reported in the dump result, never lost
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def close(self, abort: bool = False) -> None:
+        """Close the connection; with ``abort`` first cut its socket so a query stops now."""
+        if abort and self._thread is not None and self._thread.is_alive():
+            sock = getattr(self._conn, "_sock", None)
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._thread.join(10)
+        if self._locked:
+            self._locked = False
+            with contextlib.suppress(Exception), self._conn.cursor() as cur:
+                cur.execute("UNLOCK TABLES")
+        with contextlib.suppress(Exception):
+            self._conn.close()

@@ -1,0 +1,202 @@
+"""Table statistics and schema objects: what a dump should contain, to check a restore against.
+
+Per base table, :func:`table_stats` records the row count and an order-independent
+64-bit checksum of the rows (method ``md5-sum64``)::
+
+    SELECT COUNT(*), COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS('#',
+               CAST(c1 AS BINARY), CAST(c2 AS BINARY), ...,
+               CONCAT(ISNULL(c1), ISNULL(c2), ...))), 1, 16), 16, 10) AS UNSIGNED))
+             % 18446744073709551616, 0)
+    FROM db.t
+
+This is pt-table-checksum's row hash with two changes. The row hashes are *summed*
+modulo 2**64 instead of XORed, because XOR cancels duplicate rows (a table without a
+primary key holding rows {A, A} and one holding {B, B} would both checksum to 0).
+Every column is cast to BINARY: no collation can clash inside CONCAT_WS and the bytes
+hashed are the stored ones. ``ISNULL`` flags tell NULL from the empty string.
+
+Generated columns (virtual or stored) and system-versioning period columns are left
+out: they are computed, not dumped. Sessions that compute statistics run in UTC
+(``time_zone='+00:00'``), so TIMESTAMP columns hash the same on any server. FLOAT and
+DOUBLE are hashed in their text form, which round-trips through a dump on the same
+server version. A table whose data+index size (information_schema) exceeds
+``checksum_max_bytes`` gets its rows counted only (method ``count``); 0 means never
+checksum.
+
+Both functions take a ``rename`` mapping (name in the dump -> name on this server) and
+report under the dump's names, so a restored copy compares directly with
+:func:`compare_stats`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dbseal.sources.connect import Conn, quote_ident
+
+Method = Literal["md5-sum64", "count"]
+_COMPUTED_COLUMN = re.compile(r"\b(?:VIRTUAL|STORED|PERSISTENT) GENERATED\b|\bROW (?:START|END)\b")
+_BASE_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
+
+
+@dataclass(frozen=True)
+class TableStat:
+    database: str
+    table: str
+    rows: int
+    checksum: int | None
+    method: Method
+
+
+@dataclass(frozen=True)
+class SchemaObjects:
+    """Names of the non-table objects of one database, each tuple sorted."""
+
+    database: str
+    views: tuple[str, ...] = ()
+    procedures: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    triggers: tuple[str, ...] = ()
+    events: tuple[str, ...] = ()
+    sequences: tuple[str, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        return {
+            kind: len(getattr(self, kind))
+            for kind in ("views", "procedures", "functions", "triggers", "events", "sequences")
+        }
+
+
+def prepare_session(conn: Conn) -> None:
+    """UTC and no statement time limit: the same checksums on every server, however long."""
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION time_zone = '+00:00'")
+        cur.execute("/*M!100100 SET SESSION max_statement_time = 0 */")
+
+
+def checksum_sql(database: str, table: str, columns: Sequence[str]) -> str:
+    """The statement returning ``(rows, checksum)`` for one table (see the module doc)."""
+    cols = [quote_ident(c) for c in columns]
+    values = ", ".join(f"CAST({c} AS BINARY)" for c in cols)
+    nulls = ", ".join(f"ISNULL({c})" for c in cols)
+    row_hash = (
+        f"CAST(CONV(SUBSTRING(MD5(CONCAT_WS('#', {values}, CONCAT({nulls}))), 1, 16), 16, 10) "
+        "AS UNSIGNED)"
+    )
+    return (
+        f"SELECT COUNT(*), COALESCE(SUM({row_hash}) % 18446744073709551616, 0) "
+        f"FROM {quote_ident(database)}.{quote_ident(table)}"
+    )
+
+
+def _tables(conn: Conn, database: str) -> list[tuple[str, int]]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) "
+            "FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE IN %s "
+            "ORDER BY TABLE_NAME",
+            (database, _BASE_TABLE_TYPES),
+        )
+        return [(str(name), int(size)) for name, size in cur.fetchall()]
+
+
+def _data_columns(conn: Conn, database: str, table: str) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (database, table),
+        )
+        rows = cur.fetchall()
+    return [str(name) for name, extra in rows if not _COMPUTED_COLUMN.search(str(extra or ""))]
+
+
+def table_stats(
+    conn: Conn,
+    databases: Iterable[str],
+    checksum_max_bytes: int,
+    rename: Mapping[str, str] | None = None,
+) -> list[TableStat]:
+    """Rows and checksums of every base table of ``databases``, read in ``conn``'s snapshot."""
+    out: list[TableStat] = []
+    for db in databases:
+        real = (rename or {}).get(db, db)
+        for table, size in _tables(conn, real):
+            columns = _data_columns(conn, real, table)
+            checksum = checksum_max_bytes > 0 and size <= checksum_max_bytes
+            with conn.cursor() as cur:
+                if checksum and columns:
+                    cur.execute(checksum_sql(real, table, columns))
+                    rows, value = cur.fetchone() or (0, 0)
+                    out.append(TableStat(db, table, int(rows), int(value), "md5-sum64"))
+                else:
+                    cur.execute(f"SELECT COUNT(*) FROM {quote_ident(real)}.{quote_ident(table)}")
+                    (rows,) = cur.fetchone() or (0,)
+                    out.append(TableStat(db, table, int(rows), None, "count"))
+    return out
+
+
+def schema_objects(
+    conn: Conn, databases: Iterable[str], rename: Mapping[str, str] | None = None
+) -> list[SchemaObjects]:
+    """Views, procedures, functions, triggers, events and sequences of each database."""
+    queries = {
+        "views": "SELECT TABLE_NAME FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'VIEW'",
+        "procedures": "SELECT ROUTINE_NAME FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE = 'PROCEDURE'",
+        "functions": "SELECT ROUTINE_NAME FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE = 'FUNCTION'",
+        "triggers": "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_SCHEMA = %s",
+        "events": "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s",
+        "sequences": "SELECT TABLE_NAME FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'SEQUENCE'",
+    }
+    out = []
+    for db in databases:
+        real = (rename or {}).get(db, db)
+        found: dict[str, tuple[str, ...]] = {}
+        with conn.cursor() as cur:
+            for kind, sql in queries.items():
+                cur.execute(sql, (real,))
+                found[kind] = tuple(sorted(str(r[0]) for r in cur.fetchall()))
+        out.append(SchemaObjects(database=db, **found))
+    return out
+
+
+def compare_stats(expected: Iterable[TableStat], actual: Iterable[TableStat]) -> list[str]:
+    """Differences between two sets of statistics; checksums compare when both have one."""
+    want = {(s.database, s.table): s for s in expected}
+    have = {(s.database, s.table): s for s in actual}
+    diffs = [f"table {d}.{t} is missing" for d, t in sorted(want.keys() - have.keys())]
+    diffs += [f"table {d}.{t} was not in the dump" for d, t in sorted(have.keys() - want.keys())]
+    for key in sorted(want.keys() & have.keys()):
+        w, h = want[key], have[key]
+        name = f"{key[0]}.{key[1]}"
+        if w.rows != h.rows:
+            diffs.append(f"table {name} has {h.rows} rows, the dump had {w.rows}")
+        elif w.checksum is not None and h.checksum is not None and w.checksum != h.checksum:
+            diffs.append(f"table {name} has other data than the dump (checksum differs)")
+    return diffs
+
+
+def compare_objects(
+    expected: Iterable[SchemaObjects], actual: Iterable[SchemaObjects]
+) -> list[str]:
+    """Missing or extra views, routines, triggers, events and sequences, per database."""
+    have = {o.database: o for o in actual}
+    diffs = []
+    for want in expected:
+        got = have.get(want.database, SchemaObjects(want.database))
+        for kind in want.counts():
+            missing = set(getattr(want, kind)) - set(getattr(got, kind))
+            extra = set(getattr(got, kind)) - set(getattr(want, kind))
+            if missing:
+                diffs.append(f"{want.database}: {kind} missing: {', '.join(sorted(missing))}")
+            if extra:
+                diffs.append(f"{want.database}: {kind} not in the dump: {', '.join(sorted(extra))}")
+    return diffs
