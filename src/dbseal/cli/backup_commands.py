@@ -13,7 +13,7 @@ from dbseal.catalog.secrets import load_secret, store_secret
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring
 from dbseal.cli.repo_commands import open_repo
-from dbseal.cli.secrets_args import add_secret_options, secret_source
+from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
 from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
@@ -25,57 +25,6 @@ from dbseal.monitoring.progress import ProgressReporter
 from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
-
-SSL_MODES = ("disabled", "preferred", "required", "verify-ca", "verify-identity")
-
-
-def add_mysql_options(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
-    g = p.add_argument_group(f"{what} connection")
-    d = prefix.replace("-", "_")
-    g.add_argument(
-        f"--{prefix}socket",
-        dest=f"{d}socket",
-        metavar="PATH",
-        help="connect through this Unix socket",
-    )
-    g.add_argument(
-        f"--{prefix}ssl-mode",
-        dest=f"{d}ssl_mode",
-        choices=SSL_MODES,
-        help="TLS: default verify-identity for remote hosts, preferred for local ones",
-    )
-    g.add_argument(
-        f"--{prefix}ssl-ca",
-        dest=f"{d}ssl_ca",
-        metavar="FILE",
-        help="CA certificate(s) to verify the server",
-    )
-    g.add_argument(
-        f"--{prefix}ssl-cert", dest=f"{d}ssl_cert", metavar="FILE", help="client certificate"
-    )
-    g.add_argument(f"--{prefix}ssl-key", dest=f"{d}ssl_key", metavar="FILE", help="client key")
-    g.add_argument(
-        f"--{prefix}tls-version",
-        dest=f"{d}tls_version",
-        metavar="LIST",
-        help="e.g. TLSv1.2,TLSv1.3",
-    )
-    g.add_argument(
-        f"--{prefix}ssl-cipher", dest=f"{d}ssl_cipher", metavar="LIST", help="allowed TLS ciphers"
-    )
-    g.add_argument(
-        f"--{prefix}allow-insecure-remote",
-        dest=f"{d}allow_insecure_remote",
-        action="store_true",
-        help="allow a remote server without verified TLS (not recommended)",
-    )
-    add_secret_options(p, f"{prefix}password", f"{what} password", None)
-    if not prefix:
-        p.add_argument(
-            "--password-secret",
-            metavar="NAME",
-            help="use a password sealed in the repository (`dbseal secret set`)",
-        )
 
 
 def _target(args: argparse.Namespace, url: str, prefix: str) -> Any:
@@ -237,7 +186,6 @@ def cmd_secret_list(args: argparse.Namespace) -> int:
 
 
 __all__ = [
-    "add_mysql_options",
     "cmd_backup",
     "cmd_restore",
     "cmd_secret_list",

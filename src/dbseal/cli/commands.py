@@ -25,6 +25,7 @@ from dbseal.errors import InputError, OutputError, UsageError
 from dbseal.fsutil import atomic_output
 from dbseal.ops.inspect import inspect_stream
 from dbseal.ops.seal import open_sealed, seal_stream
+from dbseal.pipeline import BackgroundWriter, SyncingFile
 
 
 @contextlib.contextmanager
@@ -52,9 +53,17 @@ def _output(path: str | None, binary_to_tty_ok: bool) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     assert path is not None
+    if os.path.exists(path) and not os.path.isfile(path):
+        # A FIFO or a device (e.g. /dev/null): write into it, never replace it.
+        try:
+            with open(path, "wb") as fh:
+                yield fh
+        except OSError as exc:
+            raise OutputError(f"cannot write {path!r}: {exc.strerror}") from None
+        return
     try:
         with atomic_output(path, mode=0o600) as fh:
-            yield fh
+            yield SyncingFile(fh)  # type: ignore[misc]
     except OSError as exc:
         raise OutputError(f"cannot write {path!r}: {exc.strerror}") from None
 
@@ -95,8 +104,14 @@ def cmd_unseal(args: argparse.Namespace) -> int:
     with _input(args.input) as src:
         _header, plain = open_sealed(src, identities)
         with _output(args.output, True) as out:
-            for piece in plain:
-                out.write(piece)
+            writer = BackgroundWriter(out)
+            try:
+                for piece in plain:
+                    writer.write(piece)
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from dbseal.cli.secrets_args import add_secret_options, secret_source
+from dbseal.cli.secrets_args import secret_source
 from dbseal.crypto import secret as secrets
 from dbseal.crypto.keyring import Keyring, KeyringIdentity, KeyringRecipient, parse_key_ref
 from dbseal.crypto.passphrase import STANZA_TYPE as ARGON2_STANZA
@@ -21,17 +21,6 @@ from dbseal.format.stanza import Stanza
 
 PASSPHRASE_ENV = "DBSEAL_PASSPHRASE_FILE"
 KEYRING_PASSPHRASE_ENV = "DBSEAL_KEYRING_PASSPHRASE_FILE"
-
-
-def add_keyring_options(p: argparse.ArgumentParser, with_key: bool) -> None:
-    p.add_argument("--keyring", metavar="DIR", help="keyring directory (see `dbseal keys init`)")
-    if with_key:
-        p.add_argument(
-            "--key",
-            metavar="NAME[:VERSION]",
-            help="keyring key to seal for (newest version by default)",
-        )
-    add_secret_options(p, "keyring-passphrase", "keyring passphrase", None)
 
 
 def _read_text(path: str, what: str) -> str:

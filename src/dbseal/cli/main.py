@@ -9,11 +9,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbseal import __version__
-from dbseal.cli import commands
-from dbseal.cli.keyargs import add_keyring_options
-from dbseal.cli.secrets_args import add_secret_options
+from dbseal.cli.args import add_keyring_options, add_mysql_options, add_secret_options
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
+
+
+def _lazy(module: str, name: str) -> Any:
+    """A command function imported only when that command runs (keeps start-up fast)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        func = getattr(importlib.import_module(f"dbseal.cli.{module}"), name)
+        rc: int = func(args)
+        return rc
+
+    return run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the identity here (0600) and print the recipient",
     )
-    p.set_defaults(func=commands.cmd_keygen)
+    p.set_defaults(func=_lazy("commands", "cmd_keygen"))
 
     p = sub.add_parser("seal", help="compress and encrypt a stream")
     p.add_argument(
@@ -71,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="OUT", help="output file (appears only when complete)")
     p.add_argument("input", nargs="?", metavar="IN", help="input file (default: standard input)")
-    p.set_defaults(func=commands.cmd_seal)
+    p.set_defaults(func=_lazy("commands", "cmd_seal"))
 
     p = sub.add_parser("unseal", help="authenticate, decrypt and decompress")
     _identity_options(p)
@@ -82,12 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file: appears only after the whole file authenticated",
     )
     p.add_argument("input", nargs="?", metavar="IN")
-    p.set_defaults(func=commands.cmd_unseal)
+    p.set_defaults(func=_lazy("commands", "cmd_unseal"))
 
     p = sub.add_parser("inspect", help="describe a sealed file, no key needed")
     p.add_argument("--json", action="store_true")
     p.add_argument("input", metavar="FILE")
-    p.set_defaults(func=commands.cmd_inspect)
+    p.set_defaults(func=_lazy("commands", "cmd_inspect"))
 
     _repo_commands(sub)
 
@@ -98,11 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--key", default="default", metavar="NAME", help="name of the first key (default: default)"
     )
-    p.set_defaults(func=commands.cmd_keys_init)
+    p.set_defaults(func=_lazy("commands", "cmd_keys_init"))
     p = ksub.add_parser("list", help="list keys and versions")
     add_keyring_options(p, with_key=False)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands.cmd_keys_list)
+    p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     return parser
 
 
@@ -116,9 +127,6 @@ def _repo_opts(p: argparse.ArgumentParser) -> None:
 
 
 def _repo_commands(sub: Any) -> None:
-    from dbseal.cli import backup_commands as bc
-    from dbseal.cli import repo_commands as rc
-
     p = sub.add_parser("init", help="create a repository")
     p.add_argument("repo", metavar="REPO", help="a path or file:///path")
     p.add_argument(
@@ -145,13 +153,13 @@ def _repo_commands(sub: Any) -> None:
         help="require_encryption, min_kdf_memory_kib, min_kdf_iterations, client_older=warn|refuse, "
         "dump_warnings=warn|fail, checksum_max_bytes",
     )
-    p.set_defaults(func=rc.cmd_init)
+    p.set_defaults(func=_lazy("repo_commands", "cmd_init"))
 
     p = sub.add_parser("backup", help="back up a MariaDB/MySQL server into a repository")
     p.add_argument("name", nargs="?", metavar="NAME", help="a source from dbseal.toml")
     _repo_opts(p)
     p.add_argument("--source", metavar="mysql://USER@HOST[:PORT][/DB,...]")
-    bc.add_mysql_options(p, "", "source")
+    add_mysql_options(p, "", "source")
     p.add_argument(
         "-r",
         "--recipient",
@@ -172,12 +180,12 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )
-    p.set_defaults(func=bc.cmd_backup)
+    p.set_defaults(func=_lazy("backup_commands", "cmd_backup"))
 
     p = sub.add_parser("list", help="list backups (no key needed)")
     _repo_opts(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=rc.cmd_list)
+    p.set_defaults(func=_lazy("repo_commands", "cmd_list"))
 
     p = sub.add_parser(
         "show", help="show one backup; with a key, also authenticate it and show the dump log"
@@ -186,7 +194,7 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument("backup", metavar="ID|latest")
     _identity_options(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=rc.cmd_show)
+    p.set_defaults(func=_lazy("repo_commands", "cmd_show"))
 
     p = sub.add_parser(
         "restore", help="restore a backup into a server (authenticates it all first)"
@@ -194,7 +202,7 @@ def _repo_commands(sub: Any) -> None:
     _repo_opts(p)
     p.add_argument("backup", metavar="ID|latest")
     p.add_argument("--target", required=True, metavar="mysql://USER@HOST[:PORT]")
-    bc.add_mysql_options(p, "target-", "target")
+    add_mysql_options(p, "target-", "target")
     _identity_options(p)
     p.add_argument(
         "--database", action="append", metavar="NAME", help="restore only this database; repeatable"
@@ -211,7 +219,7 @@ def _repo_commands(sub: Any) -> None:
         "--allow-failed", action="store_true", help="restore a backup recorded as failed"
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=bc.cmd_restore)
+    p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
 
     secret = sub.add_parser("secret", help="credentials sealed in the repository")
     ssub = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
@@ -221,10 +229,10 @@ def _repo_commands(sub: Any) -> None:
     add_secret_options(p, "value", "secret value", None)
     add_secret_options(p, "passphrase", "passphrase", None)
     add_keyring_options(p, with_key=False)
-    p.set_defaults(func=bc.cmd_secret_set)
+    p.set_defaults(func=_lazy("backup_commands", "cmd_secret_set"))
     p = ssub.add_parser("list", help="names of the sealed secrets")
     _repo_opts(p)
-    p.set_defaults(func=bc.cmd_secret_list)
+    p.set_defaults(func=_lazy("backup_commands", "cmd_secret_list"))
 
 
 def _require_keyring(args: argparse.Namespace) -> None:

@@ -33,20 +33,23 @@ class Codec(Protocol):
 
 
 class IterReader:
-    """A minimal read(n) file object over an iterator of byte strings."""
+    """A minimal read(n) file object over an iterator of byte strings (copies only when splitting)."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes | memoryview]) -> None:
         self._it = iter(chunks)
-        self._buf = memoryview(b"")
+        self._cur: bytes | memoryview = b""
+        self._pos = 0
 
-    def read(self, n: int = -1) -> bytes:
-        while not self._buf:
+    def read(self, n: int = -1) -> bytes | memoryview:
+        while self._pos >= len(self._cur):
             try:
-                self._buf = memoryview(next(self._it))
+                self._cur, self._pos = next(self._it), 0
             except StopIteration:
                 return b""
-        if n < 0 or n >= len(self._buf):
-            out, self._buf = bytes(self._buf), memoryview(b"")
-            return out
-        out, self._buf = bytes(self._buf[:n]), self._buf[n:]
+        if self._pos == 0 and (n < 0 or n >= len(self._cur)):
+            self._pos = len(self._cur)
+            return self._cur
+        end = len(self._cur) if n < 0 else min(len(self._cur), self._pos + n)
+        out = memoryview(self._cur)[self._pos : end]
+        self._pos = end
         return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import resource
 import sys
 
@@ -15,9 +14,14 @@ def _lib() -> ctypes.CDLL | None:
     global _libc
     if _libc is None and sys.platform.startswith("linux"):
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
         except OSError:
-            _libc = None
+            from ctypes.util import find_library
+
+            try:
+                _libc = ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+            except OSError:
+                _libc = None
     return _libc
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.cobblestone import Cobblestone256Decryptor, Cobblestone256Encryptor
 from cryptography.exceptions import InvalidTag
@@ -40,13 +40,34 @@ def parse_trailer(raw: bytes) -> tuple[int, bytes] | None:
     return struct.unpack(">Q", raw[8:16])[0], raw[16:]
 
 
-class PayloadWriter:
-    """Encrypts plaintext pieces and writes header, payload and trailer to ``out``."""
+class Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
-    def __init__(self, out: BinaryIO, header: bytes, payload_key: bytes, context: bytes) -> None:
+    def digest(self) -> bytes: ...
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
+class PayloadWriter:
+    """Encrypts plaintext pieces and writes header, payload and trailer to ``out``.
+
+    ``hasher`` (SHA-256 by default) may be one that hashes on another thread.
+    """
+
+    def __init__(
+        self,
+        out: Writable,
+        header: bytes,
+        payload_key: bytes,
+        context: bytes,
+        hasher: Hasher | None = None,
+    ) -> None:
         self._out = out
         self._enc = Cobblestone256Encryptor(payload_key, context)
-        self._hash = hashlib.sha256(header)
+        self._hash: Hasher = hasher if hasher is not None else hashlib.sha256()
+        self._hash.update(header)
         self._payload_len = 0
         self.stored_bytes = 0
         self._write(header)
@@ -79,19 +100,24 @@ class _TailSplitter:
     """Reads ``src`` to EOF, yielding all but the final TRAILER_LEN bytes.
 
     Each yielded piece has been added to ``hasher``; after iteration ``tail``
-    holds the last TRAILER_LEN bytes (or fewer, for a short input).
+    holds the last TRAILER_LEN bytes (or fewer, for a short input). Pieces are
+    read-only views of freshly read blocks (no copies).
     """
 
-    def __init__(self, src: BinaryIO, hasher: Any) -> None:
+    def __init__(self, src: BinaryIO, hasher: Hasher) -> None:
         self._src, self._hasher = src, hasher
         self.tail = b""
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | memoryview]:
         tail = b""
         while block := self._src.read(READ_SIZE):
             if len(block) >= TRAILER_LEN:
-                piece = tail + block[:-TRAILER_LEN] if tail else block[:-TRAILER_LEN]
-                tail = block[-TRAILER_LEN:]
+                if tail:
+                    self._hasher.update(tail)
+                    yield tail
+                view = memoryview(block)
+                piece: bytes | memoryview = view[:-TRAILER_LEN]
+                tail = bytes(view[-TRAILER_LEN:])
             else:
                 joined = tail + block
                 piece, tail = joined[:-TRAILER_LEN], joined[-TRAILER_LEN:]
@@ -102,7 +128,11 @@ class _TailSplitter:
 
 
 def decrypt_payload(
-    src: BinaryIO, header_raw: bytes, payload_key: bytes, context: bytes
+    src: BinaryIO,
+    header_raw: bytes,
+    payload_key: bytes,
+    context: bytes,
+    hasher: Hasher | None = None,
 ) -> Iterator[bytes]:
     """Yield authenticated plaintext pieces (still compressed) read from ``src``.
 
@@ -110,7 +140,8 @@ def decrypt_payload(
     withheld until everything has been checked.
     """
     dec = Cobblestone256Decryptor(payload_key, context)
-    hasher = hashlib.sha256(header_raw)
+    hasher = hasher if hasher is not None else hashlib.sha256()
+    hasher.update(header_raw)
     payload_len = 0
     pending = b""
     splitter = _TailSplitter(src, hasher)
@@ -149,9 +180,12 @@ def decrypt_payload(
         yield last
 
 
-def check_integrity(src: BinaryIO, header_raw: bytes) -> tuple[int, bytes]:
+def check_integrity(
+    src: BinaryIO, header_raw: bytes, hasher: Hasher | None = None
+) -> tuple[int, bytes]:
     """Keyless check: recompute the trailer. Returns (payload_len, sha256)."""
-    hasher = hashlib.sha256(header_raw)
+    hasher = hasher if hasher is not None else hashlib.sha256()
+    hasher.update(header_raw)
     payload_len = 0
     splitter = _TailSplitter(src, hasher)
     for piece in splitter:

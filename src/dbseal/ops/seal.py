@@ -28,8 +28,9 @@ from dbseal.format.header import (
     payload_context,
     read_header,
 )
-from dbseal.format.payload import PayloadWriter, decrypt_payload
+from dbseal.format.payload import PayloadWriter, Writable, decrypt_payload
 from dbseal.format.stanza import MAX_STANZAS
+from dbseal.pipeline import BackgroundHash, BackgroundWriter, background
 
 READ_SIZE = 1 << 20
 _EOF = object()
@@ -101,7 +102,7 @@ def new_file_keys() -> tuple[bytes, bytes]:
 
 def seal_stream(
     src: BinaryIO,
-    out: BinaryIO,
+    out: Writable,
     recipients: Sequence[Recipient],
     codec: Codec,
     label: dict[str, Any] | None = None,
@@ -141,12 +142,13 @@ def seal_stream(
     raw_header = header.encode(sub.header_mac)
     envelope = for_header(raw_header, file_id, stanzas).encode(sub.header_mac) if detached else None
     comp = codec.compressor()
-    total = 0
+    total = compressed = 0
+    # Writing and hashing the ciphertext run on their own threads, overlapping
+    # reading (reader thread), compression (zstd workers) and encryption (here).
+    sink, hasher = BackgroundWriter(out), BackgroundHash()
     try:
-        writer = PayloadWriter(
-            out, raw_header, sub.payload, payload_context(header.suite, codec.codec_id, file_id)
-        )
-        compressed = 0
+        ctx = payload_context(header.suite, codec.codec_id, file_id)
+        writer = PayloadWriter(sink, raw_header, sub.payload, ctx, hasher)
         for block in _blocks(src):
             total += len(block)
             piece = comp.compress(block)
@@ -158,8 +160,13 @@ def seal_stream(
         compressed += len(piece)
         writer.write(piece)
         digest = writer.finish()
+        sink.close()
     except OSError as exc:
+        sink.abort()
         raise OutputError(f"cannot write the sealed output: {exc.strerror or exc}") from None
+    except BaseException:
+        sink.abort()
+        raise
     return SealResult(
         file_id, total, writer.stored_bytes, digest, Secret(data_key), envelope, compressed
     )
@@ -224,8 +231,17 @@ def open_sealed_with_key(
         raise NoMatchingKey("no identity, keyring or passphrase was given")
     data_key = unwrap_data_key(header, identities, envelope)
     sub = derive_subkeys(data_key, header.file_id)
-    compressed = decrypt_payload(
-        src, header.raw, sub.payload, payload_context(header.suite, header.codec, header.file_id)
+    # Reading, hashing and decrypting run ahead on worker threads while the
+    # consumer decompresses.
+    compressed = background(
+        decrypt_payload(
+            src,
+            header.raw,
+            sub.payload,
+            payload_context(header.suite, header.codec, header.file_id),
+            BackgroundHash(),
+        ),
+        name="dbseal-decrypt",
     )
 
     def plain() -> Iterator[bytes]:
