@@ -31,7 +31,6 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- RepositoryError (15)
     |   +-- BackupNotFound
     +-- PolicyViolation (16)
-    +-- BackupFailed (17)
     +-- SandboxError (20)
     +-- DatabaseError (21)
     |   +-- DatabaseTLSError (22)
@@ -204,12 +203,6 @@ class PolicyViolation(DbsealError):
     exit_code = 16
     summary = "the repository's policy refuses this"
     hint = "see the repository policy with `dbseal show-config --repo REPO`"
-
-
-class BackupFailed(DbsealError):
-    exit_code = 17
-    summary = "the backup failed and was recorded as failed"
-    hint = "see `dbseal show --repo REPO ID` for the dump tool's messages; the previous good backup is still `latest`"
 
 
 class SandboxError(DbsealError):

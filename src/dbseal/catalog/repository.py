@@ -166,13 +166,11 @@ class Repository:
         """A backup id from ``ID``, a unique id prefix, or ``latest`` (newest good backup)."""
         ids = self.backup_ids()
         if ref == "latest":
-            for bid in reversed(ids):
-                try:
-                    if self.manifest(bid).get("status") in mf.GOOD_STATUSES:
-                        return bid
-                except RepositoryError:
-                    continue
-            raise BackupNotFound(f"no successful backup in {self.backend.location}")
+            good = [m for m in self.manifests() if m.get("status") in mf.GOOD_STATUSES]
+            if not good:
+                raise BackupNotFound(f"no successful backup in {self.backend.location}")
+            # newest snapshot first: start time, then id (ids of one second sort at random)
+            return str(max(good, key=lambda m: (str(m.get("started", "")), str(m["id"])))["id"])
         if ref in ids:
             return ref
         matches = [b for b in ids if b.startswith(ref)]

@@ -31,7 +31,7 @@ from dbseal.catalog.repository import (
 from dbseal.codecs import Codec, parse_codec
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient, describe_stanza
-from dbseal.errors import BackupFailed, DbsealError, PolicyViolation
+from dbseal.errors import DbsealError, DumpFailed, PolicyViolation
 from dbseal.format.envelope import parse_envelope
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import new_file_keys, seal_stream
@@ -102,7 +102,7 @@ def run_backup(
     reporter: Reporter | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """Back up ``source`` into ``repo``; returns the manifest. Raises BackupFailed after recording a failure."""
+    """Back up ``source`` into ``repo``; returns the manifest. After recording a failure, raises the cause (preflight) or DumpFailed."""
     reporter = reporter or NullReporter()
     codec = codec or parse_codec(repo.config.codec)
     check_policy(repo, recipients)
@@ -191,7 +191,12 @@ def run_backup(
     repo.backend.put(manifest_handle(bid), mf.encode(signed))
     reporter.event("backup.end", id=bid, status=status, reasons=reasons)
     if status == "failed":
-        raise BackupFailed(f"backup {bid} failed: {'; '.join(reasons) or 'see dbseal show'}")
+        # The failure is recorded; the exit code still names its cause, so
+        # monitoring can tell a wrong password from a broken dump.
+        recorded = f"backup {bid} failed and is recorded as failed"
+        if preflight_error is not None:
+            raise type(preflight_error)(f"{recorded}: {preflight_error.message}", hint=preflight_error.hint)
+        raise DumpFailed(f"{recorded}: {'; '.join(reasons) or 'see dbseal show'}")
     return signed
 
 
