@@ -31,6 +31,9 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- RepositoryError (15)
     |   +-- BackupNotFound
     +-- PolicyViolation (16)
+    +-- IntegrityFailure (30)
+    +-- DataMismatch (31)
+    +-- CheckNotRun (32)
     +-- SandboxError (20)
     +-- DatabaseError (21)
     |   +-- DatabaseTLSError (22)
@@ -203,6 +206,28 @@ class PolicyViolation(DbsealError):
     exit_code = 16
     summary = "the repository's policy refuses this"
     hint = "see the repository policy with `dbseal show-config --repo REPO`"
+
+
+class IntegrityFailure(DbsealError):
+    exit_code = 30
+    summary = (
+        "verification: the stored backup is damaged, incomplete or does not match its manifest"
+    )
+    hint = "this backup cannot be trusted; restore from another backup or another copy of the repository"
+
+
+class DataMismatch(DbsealError):
+    exit_code = 31
+    summary = "verification: the restored data differs from what was recorded at backup time"
+    hint = "see the per-table report (`dbseal verify ... --json`); do not rely on this backup"
+
+
+class CheckNotRun(DbsealError):
+    exit_code = 32
+    summary = "verification could not be run (the checker failed, not the backup)"
+    hint = (
+        "fix the checker (e.g. apt-get install mariadb-server for --level restore) and run it again"
+    )
 
 
 class SandboxError(DbsealError):

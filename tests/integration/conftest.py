@@ -6,13 +6,25 @@ Without the MariaDB binaries the tests are skipped on a workstation, but fail un
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import re
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cli.clikit import DBSEAL, clean_env, private_file
 from dbseal.errors import SandboxError
 from dbseal.sandbox import MariaDBSandbox, find_binaries
+from dbseal.sources import SchemaObjects, TableStat, schema_objects, table_stats
+from dbseal.sources.stats import prepare_session
+
+# `dbseal` as the unprivileged user nobody (a repository it may not write)
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
 def _in_ci() -> bool:
@@ -74,3 +86,237 @@ def big_db(mariadb: MariaDBSandbox) -> Iterator[str]:
     yield name
     with mariadb.connect() as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+# -- the `dbseal` command run as a user would (test_backup_cli.py, test_backup_failures.py,
+# -- test_restore_cli.py) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """One finished `dbseal` run: its arguments, exit status and output."""
+
+    args: tuple[str, ...]
+    rc: int
+    stdout: str
+    stderr: str
+
+    def ok(self) -> CliResult:
+        assert self.rc == 0, f"dbseal {' '.join(self.args)}: exit {self.rc}: {self.stderr}"
+        return self
+
+    def error(self, code: int) -> str:
+        """Exit ``code`` and exactly one `dbseal: error: ... (hint: ...)` line on stderr."""
+        lines = self.stderr.splitlines()
+        assert self.rc == code, f"dbseal {' '.join(self.args)}: exit {self.rc}: {self.stderr!r}"
+        assert len(lines) == 1, f"expected one line on stderr, got {self.stderr!r}"
+        assert lines[0].startswith("dbseal: error: "), lines[0]
+        assert " (hint: " in lines[0] and lines[0].endswith(")"), lines[0]
+        assert "Traceback" not in self.stderr
+        return lines[0]
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+class DbsealUser:
+    """Someone at a shell in ``home``: an identity made by `dbseal keygen`, 0600 password
+    files, and the `dbseal` command run as a separate process (never in-process)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.identity = home / "backup.key"
+        self.recipient = self.run("keygen", "-o", self.identity).ok().stdout.strip()
+        assert self.recipient.startswith("age1")
+
+    # -- running dbseal ------------------------------------------------------------------
+
+    def argv(self, *args: object, as_nobody: bool = False) -> list[str]:
+        prefix = list(AS_NOBODY) if as_nobody else []
+        return [*prefix, *DBSEAL, *(str(a) for a in args)]
+
+    def run(
+        self,
+        *args: object,
+        cwd: Path | None = None,
+        as_nobody: bool = False,
+        timeout: float = 120,
+    ) -> CliResult:
+        argv = self.argv(*args, as_nobody=as_nobody)
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=cwd or self.home,
+            env=clean_env(),
+            timeout=timeout,
+            check=False,
+        )
+        return CliResult(
+            tuple(str(a) for a in args),
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
+
+    def spawn(self, *args: object) -> subprocess.Popen[bytes]:
+        """Start `dbseal` without waiting (stdout and stderr are pipes)."""
+        return subprocess.Popen(
+            self.argv(*args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.home,
+            env=clean_env(),
+        )
+
+    # -- files ---------------------------------------------------------------------------
+
+    def secret_file(self, name: str, value: str) -> Path:
+        return private_file(self.home / name, value)
+
+    def password_file(self, server: MariaDBSandbox) -> Path:
+        """The server's root password in a 0600 file."""
+        return self.secret_file(f"root-{server.port}.pw", server.root_password)
+
+    # -- the commands ----------------------------------------------------------------------
+
+    def init(self, name: str = "repo", *extra: object) -> Path:
+        repo = self.home / name
+        self.run("init", repo, "-r", self.recipient, *extra).ok()
+        return repo
+
+    def backup(
+        self,
+        repo: Path,
+        server: MariaDBSandbox,
+        *databases: str,
+        user: str = "root",
+        password_file: Path | None = None,
+        ssl_mode: str = "verify-identity",
+        extra: Sequence[object] = (),
+    ) -> CliResult:
+        return self.run(
+            *self.backup_args(
+                repo, server, *databases, user=user, password_file=password_file, ssl_mode=ssl_mode
+            ),
+            *extra,
+        )
+
+    def backup_args(
+        self,
+        repo: Path,
+        server: MariaDBSandbox,
+        *databases: str,
+        user: str = "root",
+        password_file: Path | None = None,
+        ssl_mode: str = "verify-identity",
+    ) -> list[object]:
+        args: list[object] = [
+            "backup",
+            "--repo",
+            repo,
+            "--source",
+            f"mysql://{user}@127.0.0.1:{server.port}/{','.join(databases)}",
+            "--password-file",
+            password_file or self.password_file(server),
+            "--ssl-mode",
+            ssl_mode,
+        ]
+        if ssl_mode in ("verify-ca", "verify-identity"):
+            args += ["--ssl-ca", server.ca_cert]
+        return args
+
+    def good_backup(self, repo: Path, server: MariaDBSandbox, *databases: str) -> str:
+        """Back up and return the id of a backup that must be ``ok``."""
+        res = self.backup(repo, server, *databases).ok()
+        match = re.match(r"backup (\S+) ok: ", res.stdout)
+        assert match, res.stdout
+        return match.group(1)
+
+    def listing(self, repo: Path) -> dict[str, Any]:
+        doc: dict[str, Any] = self.run("list", "--repo", repo, "--json").ok().json()
+        return doc
+
+    def show(self, repo: Path, ref: str) -> dict[str, Any]:
+        """`dbseal show --json` with the identity: the authenticated manifest and the log."""
+        doc: dict[str, Any] = (
+            self.run("show", "--repo", repo, ref, "-i", self.identity, "--json").ok().json()
+        )
+        return doc
+
+    def restore(self, repo: Path, ref: str, server: MariaDBSandbox, *extra: object) -> CliResult:
+        return self.run(
+            "restore",
+            "--repo",
+            repo,
+            ref,
+            "--target",
+            f"mysql://root@127.0.0.1:{server.port}",
+            "--target-password-file",
+            self.password_file(server),
+            "--target-ssl-ca",
+            server.ca_cert,
+            "-i",
+            self.identity,
+            *extra,
+        )
+
+
+@pytest.fixture
+def user(tmp_path: Path) -> DbsealUser:
+    """A `dbseal` user with a fresh identity, working in tmp_path."""
+    return DbsealUser(tmp_path / "home")
+
+
+def run_sql(server: MariaDBSandbox, *statements: str | tuple[str, Sequence[object]]) -> None:
+    """Run statements as root, each committed (sandbox connections do not autocommit)."""
+    with server.connect() as conn:
+        conn.autocommit(True)
+        with conn.cursor() as cur:
+            for st in statements:
+                if isinstance(st, tuple):
+                    cur.execute(st[0], st[1])
+                else:
+                    cur.execute(st)
+
+
+def fetch(server: MariaDBSandbox, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Rows of one query in a fresh autocommit connection (never a stale snapshot)."""
+    with server.connect() as conn:
+        conn.autocommit(True)
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return [tuple(r) for r in cur.fetchall()]
+
+
+def databases_on(server: MariaDBSandbox) -> set[str]:
+    return {str(r[0]) for r in fetch(server, "SHOW DATABASES")}
+
+
+def server_stats(
+    server: MariaDBSandbox, databases: Sequence[str], rename: Mapping[str, str] | None = None
+) -> tuple[list[TableStat], list[SchemaObjects]]:
+    """Row counts, checksums and schema objects as the backup computes them (UTC session)."""
+    with server.connect() as conn:
+        conn.autocommit(True)
+        prepare_session(conn)
+        return (
+            table_stats(conn, databases, 1 << 30, rename=rename),
+            schema_objects(conn, databases, rename=rename),
+        )
+
+
+def manifest_stats(manifest: Mapping[str, Any]) -> tuple[list[TableStat], list[SchemaObjects]]:
+    """The manifest's tables and objects as the comparison functions take them."""
+    tables = [TableStat(**t) for t in manifest["tables"]]
+    objects = [
+        SchemaObjects(**{k: tuple(v) if isinstance(v, list) else v for k, v in o.items()})
+        for o in manifest["objects"]
+    ]
+    return tables, objects
+
+
+def tmp_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.dbseal-tmp"))

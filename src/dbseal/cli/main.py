@@ -221,6 +221,30 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
 
+    p = sub.add_parser(
+        "verify", help="prove backups restore: integrity (keyless), decrypt, restore"
+    )
+    _repo_opts(p)
+    p.add_argument("backups", nargs="*", metavar="ID|latest", help="default: latest")
+    p.add_argument("--all", action="store_true", help="every good backup")
+    p.add_argument("--since", metavar="DURATION", help="good backups started within e.g. 24h, 7d")
+    p.add_argument(
+        "--level",
+        choices=("integrity", "decrypt", "restore"),
+        default="decrypt",
+        help="integrity: no key; decrypt (default): authenticate everything; "
+        "restore: restore into a throwaway server and compare",
+    )
+    p.add_argument(
+        "--scratch",
+        metavar="mysql://USER@HOST[:PORT]",
+        help="restore level: use this server (only dbseal's own databases are created and dropped)",
+    )
+    add_mysql_options(p, "scratch-", "scratch server")
+    _identity_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_lazy("verify_commands", "cmd_verify"))
+
     secret = sub.add_parser("secret", help="credentials sealed in the repository")
     ssub = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
     p = ssub.add_parser("set", help="seal a secret (e.g. a database password) into the repository")

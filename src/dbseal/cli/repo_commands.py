@@ -17,6 +17,7 @@ from dbseal.crypto.x25519 import X25519Recipient, parse_recipients_file
 from dbseal.errors import DbsealError, UsageError
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import open_sealed_with_key
+from dbseal.ops.verify import history, last_verification
 from dbseal.storage import open_backend
 
 
@@ -105,30 +106,41 @@ def _row(m: dict[str, Any]) -> dict[str, Any]:
         "databases": m.get("databases", []),
         "raw_bytes": sizes.get("raw"),
         "stored_bytes": sizes.get("stored"),
-        "verification": m.get("last_verification"),
+        "verification": None,
     }
+
+
+def _verified(v: dict[str, Any] | None) -> str:
+    if not v:
+        return "never"
+    when = str(v.get("started") or "")[:16].replace("T", " ")
+    return f"{v.get('level')} {v.get('result')} {when}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo)
     rows = [_row(m) for m in repo.manifests()]
+    for r in rows:
+        last = last_verification(repo, str(r["id"]))
+        if last:
+            r["verification"] = {
+                k: last.get(k) for k in ("level", "result", "started", "restore_s")
+            }
     try:
         latest = repo.resolve("latest")
     except DbsealError:
         latest = None
     if args.json:
-        print(
-            json.dumps(
-                {"repository": repo.backend.location, "latest": latest, "backups": rows}, indent=2
-            )
-        )
+        doc = {"repository": repo.backend.location, "latest": latest, "backups": rows}
+        print(json.dumps(doc, indent=2))
         return 0
     if not rows:
         print(f"no backups in {repo.backend.location}")
         return 0
     print(
-        f"{'ID':27} {'STATUS':9} {'STARTED':20} {'TIME':>7} {'RAW':>10} {'STORED':>10}  DATABASES"
+        f"{'ID':27} {'STATUS':9} {'STARTED':20} {'TIME':>7} {'RAW':>10} {'STORED':>10}  "
+        f"{'LAST VERIFIED':28} DATABASES"
     )
     for r in rows:
         mark = " *" if r["id"] == latest else ""
@@ -136,7 +148,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         dur = f"{r['duration_s']:.1f}s" if isinstance(r["duration_s"], int | float) else "-"
         print(
             f"{r['id']:27} {r['status']:9} {started:20} {dur:>7} {_size(r['raw_bytes']):>10} "
-            f"{_size(r['stored_bytes']):>10}  {','.join(r['databases'] or [])}{mark}"
+            f"{_size(r['stored_bytes']):>10}  {_verified(r['verification']):28} "
+            f"{','.join(r['databases'] or [])}{mark}"
         )
     print("* = latest good backup")
     return 0
@@ -164,8 +177,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     if keyed:
         unlock_backup(repo, bid, identities_from_args(args))
         log = _open_log(repo, bid, args, m)
+    verifications = history(repo, bid)
+    last = verifications[-1] if verifications else None
     if args.json:
-        print(json.dumps({"manifest": m, "log": log}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"manifest": m, "log": log, "verifications": verifications},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return 0
     sizes = m.get("sizes", {})
     lines = [
@@ -181,6 +202,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"sha256       {m.get('data_sha256')}",
         f"messages     {json.dumps(m.get('messages', {}))}",
         f"authentic    {'not checked (give a key to check)' if not keyed else 'yes (manifest MAC verified)'}",
+        f"verified     {_verified(last)}"
+        + (f" (restore took {last.get('restore_s')} s)" if last and last.get("restore_s") else ""),
     ]
     for t in m.get("tables", []) or []:
         lines.append(

@@ -135,6 +135,7 @@ def run_backup(
                 progress=progress,
                 detached=True,
                 keys=(data_key, file_id),
+                hash_plaintext=True,
             )
         result = run.finish() if run is not None else None
     finally:
@@ -186,6 +187,7 @@ def run_backup(
         "codec": f"{codec.name}:{codec.level}" if codec.name != "none" else "none",
         "keys": [describe_stanza(s) for s in parse_envelope(sealed.envelope).stanzas],
         "data_sha256": sealed.sha256.hex(),
+        "plaintext_sha256": sealed.plaintext_sha256.hex() if sealed.plaintext_sha256 else None,
     }
     signed = mf.sign(doc, mf.manifest_key(sealed.data_key.reveal(), file_id))
     repo.backend.put(manifest_handle(bid), mf.encode(signed))
@@ -195,7 +197,9 @@ def run_backup(
         # monitoring can tell a wrong password from a broken dump.
         recorded = f"backup {bid} failed and is recorded as failed"
         if preflight_error is not None:
-            raise type(preflight_error)(f"{recorded}: {preflight_error.message}", hint=preflight_error.hint)
+            raise type(preflight_error)(
+                f"{recorded}: {preflight_error.message}", hint=preflight_error.hint
+            )
         raise DumpFailed(f"{recorded}: {'; '.join(reasons) or 'see dbseal show'}")
     return signed
 

@@ -21,6 +21,7 @@ from dbseal.errors import CorruptedData, PolicyViolation, TruncatedData
 from dbseal.format.header import read_header
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
+from dbseal.pipeline import BackgroundHash
 
 COMPLETION_MARKER = b"-- Dump completed"
 
@@ -48,15 +49,15 @@ def _plaintext(
         yield from opened.plaintext
 
 
-def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) -> dict[str, Any]:
-    """Unwrap a backup's data key (header and envelope only) and check its manifest's MAC."""
+def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) -> bytes:
+    """Unwrap a backup's data key (header and envelope only), check its manifest's MAC; returns the key."""
     manifest = repo.manifest(bid)
     envelope = repo.backend.get(envelope_handle(bid))
     with repo.backend.open(data_handle(bid)) as fh:
         header = read_header(fh)
     data_key = unwrap_data_key(header, identities, envelope)
     mf.verify(manifest, mf.manifest_key(data_key, header.file_id))
-    return manifest
+    return data_key
 
 
 def authenticate_backup(
@@ -67,14 +68,20 @@ def authenticate_backup(
     manifest = repo.manifest(bid)
     expected = manifest.get("sizes", {}).get("raw")
     reporter.event("restore.phase", label="authenticate", expected_bytes=expected)
-    total, tail = 0, b""
+    total, tail, hasher = 0, b"", BackgroundHash()
     for piece in _plaintext(repo, bid, identities, manifest):
         total += len(piece)
+        hasher.update(piece)
         tail = (tail + piece[-4096:])[-4096:]
         reporter.event("progress", bytes=total)
     if expected is not None and total != expected:
         raise CorruptedData(
             f"backup {bid} decrypted to {total} bytes, its manifest says {expected}"
+        )
+    want = manifest.get("plaintext_sha256")
+    if want and hasher.digest().hex() != want:
+        raise CorruptedData(
+            f"backup {bid}'s plaintext differs from the SHA-256 recorded at backup time"
         )
     last_line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
     if manifest.get("source", {}).get(
@@ -85,6 +92,33 @@ def authenticate_backup(
             hint="this backup is incomplete; restore an earlier good backup",
         )
     return manifest
+
+
+def apply_backup(
+    repo: Repository,
+    bid: str,
+    identities: Sequence[Identity],
+    sink: Sink,
+    byte_filter: ByteFilter | None = None,
+    reporter: Reporter | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> int:
+    """Decrypt backup ``bid`` into ``sink`` (closing it); returns the plaintext bytes."""
+    reporter = reporter or NullReporter()
+    manifest = manifest or repo.manifest(bid)
+    total = 0
+    try:
+        for piece in _plaintext(repo, bid, identities, manifest):
+            total += len(piece)
+            sink.write(byte_filter.feed(piece) if byte_filter else piece)
+            reporter.event("progress", bytes=total)
+        if byte_filter:
+            sink.write(byte_filter.flush())
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+    return total
 
 
 def restore_backup(
@@ -113,19 +147,7 @@ def restore_backup(
     reporter.event(
         "restore.phase", label="restore", expected_bytes=manifest.get("sizes", {}).get("raw")
     )
-    sink = make_sink()
-    total = 0
-    try:
-        for piece in _plaintext(repo, bid, identities, manifest):
-            total += len(piece)
-            sink.write(byte_filter.feed(piece) if byte_filter else piece)
-            reporter.event("progress", bytes=total)
-        if byte_filter:
-            sink.write(byte_filter.flush())
-    except BaseException:
-        sink.abort()
-        raise
-    sink_result = sink.close()
+    total = apply_backup(repo, bid, identities, make_sink(), byte_filter, reporter, manifest)
     t2 = time.monotonic()
     reporter.event("restore.end", id=bid)
     return {
@@ -134,5 +156,4 @@ def restore_backup(
         "authenticate_s": round(t1 - t0, 3),
         "apply_s": round(t2 - t1, 3),
         "total_s": round(t2 - t0, 3),
-        "sink": sink_result,
     }

@@ -45,6 +45,7 @@ class SealResult:
     data_key: Secret = field(repr=False)
     envelope: bytes | None = field(default=None, repr=False)  # when the stanzas are detached
     compressed_bytes: int = 0
+    plaintext_sha256: bytes | None = None
 
 
 def default_label(extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -109,6 +110,7 @@ def seal_stream(
     progress: Callable[[int], None] | None = None,
     detached: bool = False,
     keys: tuple[bytes, bytes] | None = None,
+    hash_plaintext: bool = False,
 ) -> SealResult:
     """Compress, encrypt and frame everything read from ``src`` into ``out``.
 
@@ -146,11 +148,14 @@ def seal_stream(
     # Writing and hashing the ciphertext run on their own threads, overlapping
     # reading (reader thread), compression (zstd workers) and encryption (here).
     sink, hasher = BackgroundWriter(out), BackgroundHash()
+    plain_hash = BackgroundHash() if hash_plaintext else None
     try:
         ctx = payload_context(header.suite, codec.codec_id, file_id)
         writer = PayloadWriter(sink, raw_header, sub.payload, ctx, hasher)
         for block in _blocks(src):
             total += len(block)
+            if plain_hash is not None:
+                plain_hash.update(block)
             piece = comp.compress(block)
             compressed += len(piece)
             writer.write(piece)
@@ -168,7 +173,14 @@ def seal_stream(
         sink.abort()
         raise
     return SealResult(
-        file_id, total, writer.stored_bytes, digest, Secret(data_key), envelope, compressed
+        file_id,
+        total,
+        writer.stored_bytes,
+        digest,
+        Secret(data_key),
+        envelope,
+        compressed,
+        plain_hash.digest() if plain_hash is not None else None,
     )
 
 

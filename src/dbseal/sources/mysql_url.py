@@ -153,6 +153,14 @@ def _build(fields: dict[str, object]) -> MySQLTarget:
     host = _text(fields, "host")
     if host == "":
         raise UsageError("empty host name")
+    socket = _text(fields, "socket")
+    if socket and host is not None and host.lower() == "localhost":
+        host = None  # MySQL's convention: localhost with a socket means the socket, never TCP
+    if socket and host is not None:
+        raise UsageError(
+            f"both a socket ({socket}) and a TCP host ({host}) were given",
+            hint="use mysql://USER@localhost with --socket, or a host without --socket",
+        )
     port = fields.get("port", DEFAULT_PORT)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise UsageError(f"invalid port {port!r}")
@@ -170,7 +178,7 @@ def _build(fields: dict[str, object]) -> MySQLTarget:
         user=user,
         host=host,
         port=port,
-        socket=_text(fields, "socket"),
+        socket=socket,
         databases=tuple(str(d) for d in dbs if d),
         ssl_mode=cast(SSLMode, mode),
         ssl_ca=_text(fields, "ssl_ca"),

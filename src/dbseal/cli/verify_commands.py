@@ -1,0 +1,119 @@
+"""`dbseal verify`: check one, several or all backups at a chosen level."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+from typing import Any
+
+from dbseal.catalog import manifest as mf
+from dbseal.cli.config import apply_config
+from dbseal.cli.keyargs import identities_from_args
+from dbseal.cli.repo_commands import open_repo
+from dbseal.cli.secrets_args import secret_source
+from dbseal.errors import UsageError
+from dbseal.monitoring.reporter import NullReporter, Reporter
+from dbseal.ops.verify import Verification, verify_backup
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_BAD_BACKUP_CODES = (30, 31, 5)
+
+
+def parse_duration(text: str) -> datetime.timedelta:
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise UsageError(f"invalid duration {text!r}", hint="write e.g. 30m, 24h, 7d or 2w")
+    return datetime.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _select(repo: Any, args: argparse.Namespace) -> list[str]:
+    if args.all or args.since:
+        cutoff = None
+        if args.since:
+            cutoff = (datetime.datetime.now(datetime.UTC) - parse_duration(args.since)).isoformat()
+        out = []
+        for m in repo.manifests():
+            if m.get("status") not in mf.GOOD_STATUSES:
+                continue
+            if cutoff and str(m.get("started", "")) < cutoff:
+                continue
+            out.append(str(m["id"]))
+        return out
+    return [repo.resolve(ref) for ref in (args.backups or ["latest"])]
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    import sys
+
+    from dbseal.cli.backup_commands import _reporter as backup_reporter
+
+    return backup_reporter(args) if sys.stderr.isatty() or args.json else NullReporter()
+
+
+def _restore_check(args: argparse.Namespace) -> Any:
+    if args.level != "restore":
+        return None
+    if args.scratch:
+        from dbseal.cli.backup_commands import _target
+        from dbseal.ops.verify_restore import scratch_check
+
+        target = _target(args, args.scratch, "scratch-")
+        src = secret_source(args, "scratch-password")
+        return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
+    from dbseal.ops.verify_restore import throwaway_check
+
+    return throwaway_check
+
+
+def _human(v: Verification) -> str:
+    head = f"{v.backup_id}  {v.level:9}  {v.result.upper()}  {v.duration_s:.2f} s"
+    if v.restore_s is not None:
+        head += f" (restore {v.restore_s:.2f} s)"
+    lines = [head]
+    for t in v.tables:
+        mark = "ok" if t["ok"] else "MISMATCH"
+        check = (
+            ""
+            if t["expected_checksum"] is None
+            else f", checksum {'=' if t['expected_checksum'] == t['found_checksum'] else '!='}"
+        )
+        lines.append(
+            f"    {t['database']}.{t['table']}: {t['found_rows']} rows (expected {t['expected_rows']}{check}) {mark}"
+        )
+    lines += [f"    problem: {p}" for p in v.problems if v.result != "ok"]
+    return "\n".join(lines)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    apply_config(args, None)
+    repo = open_repo(args.repo)
+    bids = _select(repo, args)
+    if not bids:
+        raise UsageError(
+            "no backup matches", hint="check `dbseal list`; --all and --since skip failed backups"
+        )
+    identities = identities_from_args(args) if args.level != "integrity" else []
+    check = _restore_check(args)
+    reporter = _reporter(args)
+    results = []
+    for bid in bids:
+        v = verify_backup(repo, bid, args.level, identities, check, reporter)
+        results.append(v)
+        if not args.json:
+            print(_human(v), flush=True)
+    failed = [v for v in results if v.result != "ok"]
+    if args.json:
+        print(json.dumps([v.to_json() for v in results], indent=2))
+    elif len(results) > 1:
+        print(
+            f"{len(results) - len(failed)} of {len(results)} backups verified at level {args.level}"
+        )
+        for v in failed:
+            print(f"  FAILED {v.backup_id}: {v.problems[0] if v.problems else v.error_class}")
+    if not failed:
+        return 0
+    bad = [v.exit_code for v in failed if v.exit_code in _BAD_BACKUP_CODES]
+    return bad[0] if bad else failed[0].exit_code

@@ -1,0 +1,186 @@
+"""The restore level of `dbseal verify`: restore somewhere disposable and compare.
+
+Two places to restore into:
+
+* :func:`throwaway_check` starts a private MariaDB server (temporary datadir,
+  private socket, free loopback port, its own credentials) and removes it
+  afterwards, whatever happens;
+* :func:`scratch_check` uses a server the user names: dbseal creates its own
+  uniquely named databases there (``dbsv_<random>_<name>``), and drops exactly
+  those afterwards, touching nothing else.
+
+Both restore every database of the backup, then compare each table's row count
+and checksum, and the views/routines/triggers/events, with the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from dbseal.catalog.repository import Repository
+from dbseal.crypto.recipients import Identity
+from dbseal.crypto.secret import Secret
+from dbseal.errors import CheckNotRun, DatabaseError, SandboxError
+from dbseal.monitoring.reporter import Reporter
+from dbseal.ops.restore import apply_backup
+from dbseal.sources.connect import connect
+from dbseal.sources.mysql_sink import MysqlClientSink, RenameFilter
+from dbseal.sources.mysql_url import MySQLTarget, parse_mysql_url
+from dbseal.sources.stats import (
+    SchemaObjects,
+    TableStat,
+    compare_objects,
+    compare_stats,
+    schema_objects,
+    table_stats,
+)
+
+RestoreOutcome = tuple[float, list[str], list[dict[str, Any]]]
+
+
+def _expected(manifest: dict[str, Any]) -> tuple[list[TableStat], list[SchemaObjects]]:
+    tables = [TableStat(**t) for t in manifest.get("tables") or []]
+    objects = []
+    for o in manifest.get("objects") or []:
+        kinds = {k: tuple(v) for k, v in o.items() if k != "database" and isinstance(v, list)}
+        objects.append(SchemaObjects(str(o["database"]), **kinds))
+    return tables, objects
+
+
+def _report(expected: list[TableStat], found: list[TableStat]) -> list[dict[str, Any]]:
+    have = {(t.database, t.table): t for t in found}
+    rows = []
+    for want in expected:
+        got = have.get((want.database, want.table))
+        ok = (
+            got is not None
+            and got.rows == want.rows
+            and (want.checksum is None or got.checksum is None or want.checksum == got.checksum)
+        )
+        rows.append(
+            {
+                "database": want.database,
+                "table": want.table,
+                "expected_rows": want.rows,
+                "found_rows": got.rows if got else None,
+                "expected_checksum": want.checksum,
+                "found_checksum": got.checksum if got else None,
+                "method": want.method,
+                "ok": ok,
+            }
+        )
+    return rows
+
+
+def _restore_and_compare(
+    repo: Repository,
+    bid: str,
+    identities: Sequence[Identity],
+    manifest: dict[str, Any],
+    reporter: Reporter,
+    target: MySQLTarget,
+    password: Secret | None,
+    rename: dict[str, str] | None,
+) -> RestoreOutcome:
+    databases = list(manifest.get("databases") or [])
+    if not databases:
+        raise CheckNotRun(f"backup {bid}'s manifest lists no databases to compare")
+    byte_filter = RenameFilter(rename) if rename else None
+    reporter.event(
+        "restore.phase",
+        label=f"restore test {bid}",
+        expected_bytes=manifest.get("sizes", {}).get("raw"),
+    )
+    t0 = time.monotonic()
+    apply_backup(
+        repo, bid, identities, MysqlClientSink(target, password), byte_filter, reporter, manifest
+    )
+    restore_s = round(time.monotonic() - t0, 3)
+    expected_tables, expected_objects = _expected(manifest)
+    conn = connect(target, password)
+    try:
+        checksum_max = repo.config.policy.checksum_max_bytes
+        found_tables = table_stats(conn, databases, checksum_max, rename)
+        found_objects = schema_objects(conn, databases, rename)
+    finally:
+        conn.close()
+    problems = compare_stats(expected_tables, found_tables) + compare_objects(
+        expected_objects, found_objects
+    )
+    return restore_s, problems, _report(expected_tables, found_tables)
+
+
+def throwaway_check(
+    repo: Repository,
+    bid: str,
+    identities: Sequence[Identity],
+    manifest: dict[str, Any],
+    reporter: Reporter,
+) -> RestoreOutcome:
+    from dbseal.sandbox import MariaDBSandbox
+
+    try:
+        server = MariaDBSandbox(tls=False, extra_args=["--innodb-buffer-pool-size=256M"]).start()
+    except SandboxError as exc:
+        raise CheckNotRun(
+            f"the throwaway MariaDB server could not be started: {exc.message}", hint=exc.hint
+        ) from None
+    try:
+        target = parse_mysql_url(
+            "mysql://root@localhost", socket=str(server.socket_path), ssl_mode="disabled"
+        )
+        return _restore_and_compare(
+            repo,
+            bid,
+            identities,
+            manifest,
+            reporter,
+            target,
+            Secret(server.root_password.encode()),
+            None,
+        )
+    finally:
+        server.stop()
+
+
+def scratch_check(target: MySQLTarget, password: Secret | None) -> Any:
+    """A restore check on a user-named scratch server (only dbseal's own databases are touched)."""
+
+    def check(
+        repo: Repository,
+        bid: str,
+        identities: Sequence[Identity],
+        manifest: dict[str, Any],
+        reporter: Reporter,
+    ) -> RestoreOutcome:
+        token = os.urandom(4).hex()
+        rename = {db: f"dbsv_{token}_{db}"[:64] for db in manifest.get("databases") or []}
+        try:
+            conn = connect(target, password)
+        except DatabaseError as exc:
+            raise CheckNotRun(
+                f"cannot connect to the scratch server: {exc.message}", hint=exc.hint
+            ) from None
+        try:
+            with conn.cursor() as cur:
+                for new in rename.values():
+                    cur.execute("SHOW DATABASES LIKE %s", (new,))
+                    if cur.fetchall():
+                        raise CheckNotRun(
+                            f"scratch database {new} already exists; refusing to touch it"
+                        )
+            return _restore_and_compare(
+                repo, bid, identities, manifest, reporter, target, password, rename
+            )
+        finally:
+            try:
+                with conn.cursor() as cur:
+                    for new in rename.values():
+                        cur.execute(f"DROP DATABASE IF EXISTS `{new}`")
+            finally:
+                conn.close()
+
+    return check
