@@ -182,7 +182,8 @@ class DbsealUser:
 
     # -- the commands ----------------------------------------------------------------------
 
-    def init(self, name: str = "repo", *extra: object) -> Path:
+    def init(self, name: str | Path = "repo", *extra: object) -> Path:
+        """`dbseal init` for this user's recipient; ``name`` is relative to home (or absolute)."""
         repo = self.home / name
         self.run("init", repo, "-r", self.recipient, *extra).ok()
         return repo

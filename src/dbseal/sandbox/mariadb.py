@@ -67,9 +67,17 @@ _SERVER_TUNING = (
 
 
 def find_binaries() -> tuple[str, str]:
-    """Return the paths of ``(mariadb-install-db, mariadbd)``, or raise SandboxError."""
+    """Return the paths of ``(mariadb-install-db, mariadbd)``, or raise SandboxError.
+
+    The environment variables DBSEAL_MARIADB_INSTALL_DB and DBSEAL_MARIADBD override the search.
+    """
     search = os.pathsep.join([os.environ.get("PATH", os.defpath), *SEARCH_DIRS])
-    found = {name: shutil.which(name, path=search) for name in ("mariadb-install-db", "mariadbd")}
+    # DBSEAL_MARIADB_INSTALL_DB / DBSEAL_MARIADBD point at binaries outside the usual places.
+    overrides = {"mariadb-install-db": "DBSEAL_MARIADB_INSTALL_DB", "mariadbd": "DBSEAL_MARIADBD"}
+    found = {
+        name: os.environ.get(var) or shutil.which(name, path=search)
+        for name, var in overrides.items()
+    }
     install_db, mariadbd = found["mariadb-install-db"], found["mariadbd"]
     if install_db is None or mariadbd is None:
         missing = " and ".join(name for name, path in found.items() if path is None)
