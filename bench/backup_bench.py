@@ -133,6 +133,28 @@ class Server:
 # --------------------------------------------------------------------------- running
 
 
+def machine_cpu() -> float:
+    """CPU seconds spent busy (not idle or iowait) by the whole machine since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def wait_for_quiet(limit: float, timeout: float) -> float:
+    """Wait until the machine's other work stays under ``limit`` cores for 2 s in a row.
+
+    Returns the seconds waited; gives up (and returns) after ``timeout`` seconds.
+    """
+    t0 = time.monotonic()
+    quiet = 0
+    while quiet < 2 and time.monotonic() - t0 < timeout:
+        c0, w0 = machine_cpu(), time.monotonic()
+        time.sleep(1.0)
+        used = (machine_cpu() - c0) / (time.monotonic() - w0)
+        quiet = quiet + 1 if used < limit else 0
+    return time.monotonic() - t0
+
+
 @dataclass
 class RunFacts:
     wall: float
@@ -140,6 +162,7 @@ class RunFacts:
     server_cpu: float
     rss_kib: list[int]
     stdout: str
+    other_cpu: float  # busy CPU seconds of the rest of the machine during the run
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -176,9 +199,10 @@ class Measure:
 
 
 class Runner:
-    def __init__(self, server: Server, workdir: Path) -> None:
+    def __init__(self, server: Server, workdir: Path, quiet_timeout: float) -> None:
         self.server = server
         self.workdir = workdir
+        self.quiet_timeout = quiet_timeout
 
     @staticmethod
     def log(msg: str) -> None:
@@ -187,7 +211,10 @@ class Runner:
     def run_once(self, m: Measure, rnd: int) -> RunFacts:
         if m.before is not None:
             m.before()
-        self.server.settle()
+        settled = self.server.settle()
+        waited = wait_for_quiet(0.15, self.quiet_timeout)
+        if settled + waited > 3:
+            self.log(f"  (waited {settled:.0f} s for mariadbd, {waited:.0f} s for the machine)")
         rss_files = [self.workdir / f".rss{i}" for i in range(len(m.stages))]
         out_file = self.workdir / ".stdout"
         stages = list(m.stages)
@@ -198,11 +225,11 @@ class Runner:
             s.shell(f) for s, f in zip(stages, rss_files, strict=True)
         )
         env = {**os.environ, **(m.env or {})}
-        cpu0 = self.server.cpu()
+        cpu0, all0 = self.server.cpu(), machine_cpu()
         t0 = time.perf_counter()
         proc = subprocess.run(["bash", "-c", script], stderr=subprocess.PIPE, env=env, check=False)
         wall = time.perf_counter() - t0
-        server_cpu = self.server.cpu() - cpu0
+        server_cpu, all_cpu = self.server.cpu() - cpu0, machine_cpu() - all0
         if proc.returncode != 0:
             raise RuntimeError(
                 f"{m.what}: exit status {proc.returncode}\n  {script}\n"
@@ -215,13 +242,14 @@ class Runner:
             cpu += user + system
         stdout = out_file.read_text() if out_file.exists() else ""
         out_file.unlink(missing_ok=True)
-        facts = RunFacts(wall, cpu, server_cpu, rss, stdout)
+        other = max(0.0, all_cpu - cpu - server_cpu)
+        facts = RunFacts(wall, cpu, server_cpu, rss, stdout, other)
         if m.after is not None:
             m.after(facts, rnd)
         m.runs.append(facts)
         self.log(
             f"  {m.what}: round {rnd + 1}: {wall:.2f} s, CPU {cpu:.2f} s + mariadbd "
-            f"{server_cpu:.2f} s, RSS {max(rss) / 1024:.0f} MiB"
+            f"{server_cpu:.2f} s, RSS {max(rss) / 1024:.0f} MiB, others {other:.2f} s"
         )
         return facts
 
@@ -483,7 +511,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         backups.append(c)
 
     log(f"backups: {args.runs} interleaved round(s) of {len(backups)}")
-    Runner(server, work).rounds(backups, args.runs)
+    Runner(server, work, args.quiet_timeout).rounds(backups, args.runs)
     a.size_bytes = dump_sql.stat().st_size
     dump_bytes = a.size_bytes
     for m in (b, b1, b2):
@@ -569,7 +597,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
     restores = [d0, d1, d2]
     if args.restore_runs > 0:
         log(f"restores: {args.restore_runs} interleaved round(s) of {len(restores)}")
-        Runner(server, work).rounds(restores, args.restore_runs)
+        Runner(server, work, args.quiet_timeout).rounds(restores, args.restore_runs)
 
     # --- rows
     rows = [
@@ -590,7 +618,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         ]
         if auth is not None and apply is not None:
             rows += [
-                Row(d1, d0, wall=auth, what="  of which: authenticate pass (dbseal's timing)"),
+                Row(d1, None, wall=auth, what="  of which: authenticate pass (dbseal's timing)"),
                 Row(d1, d0, wall=apply, what="  of which: apply pass (dbseal's timing)"),
             ]
         rows.append(Row(d2, d0, informative=True))
@@ -687,8 +715,9 @@ TABLE_HEAD = (
     "|---|---:|---:|---:|---:|---:|---|---|"
 )
 CPU_HEAD = (
-    "| what | wall s | client CPU s | mariadbd CPU s | total CPU s | cores busy |\n"
-    "|---|---:|---:|---:|---:|---:|"
+    "| what | wall s | client CPU s | mariadbd CPU s | total CPU s | cores busy "
+    "| other processes CPU s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -719,7 +748,7 @@ def _fmt_cpu(m: Measure) -> str:
     what = m.what.replace("|", "\\|")
     return (
         f"| {what} | {b.wall:.2f} | {b.client_cpu:.2f} | {b.server_cpu:.2f} | {total:.2f} | "
-        f"{total / b.wall:.2f} |"
+        f"{total / b.wall:.2f} | {b.other_cpu:.2f} |"
     )
 
 
@@ -819,7 +848,9 @@ restic repository, with the share of the dump size. Every restore goes into a fr
 {TABLE_HEAD}
 {table}
 
-**Where the CPU goes** (the best round of each row; "cores busy" = total CPU / wall, out of {os.cpu_count()}):
+**Where the CPU goes** (the best round of each row; "cores busy" = total CPU / wall, out of
+{os.cpu_count()}; the last column is what the rest of the machine used meanwhile, from `/proc/stat`:
+before each run the benchmark waits until that falls under 0.15 cores):
 
 {CPU_HEAD}
 {cpu_table}
@@ -913,6 +944,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="parent of the temporary directory (default: /dev/shm when it is a tmpfs with "
         "room, else the system temporary directory)",
+    )
+    ap.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=600.0,
+        help="before each run, wait up to this many seconds for the rest of the machine to "
+        "fall under 0.15 busy cores (default: 600)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--out", type=Path, help="update this Markdown file (else print)")

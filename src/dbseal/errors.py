@@ -19,6 +19,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- TruncatedData (7)
     |   +-- UnsafeParameters (12)
     +-- NoMatchingKey (5)
+    |   +-- KeyDestroyed (18)
     +-- InputError (8)
     +-- OutputError (9)
     +-- SecretError (10)
@@ -41,6 +42,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- ClientTooOld (24)
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
+    +-- KmsError (40)
     +-- Interrupted (130)
 
 Crypto failures are deliberately opaque: a wrong key, a tampered stanza and a
@@ -183,7 +185,7 @@ class StorageError(DbsealError):
 
 class ObjectNotFound(StorageError):
     summary = "an object is missing from the repository"
-    hint = "check the backup id with `dbseal list`; run `dbseal repo check` if objects were lost"
+    hint = "check the backup id with `dbseal list`; if objects were lost, use another copy of the repository"
 
 
 class ObjectExists(StorageError):
@@ -205,7 +207,9 @@ class BackupNotFound(RepositoryError):
 class PolicyViolation(DbsealError):
     exit_code = 16
     summary = "the repository's policy refuses this"
-    hint = "see the repository policy with `dbseal show-config --repo REPO`"
+    hint = (
+        "the policy is in the repository's config.json (set with `dbseal init --policy KEY=VALUE`)"
+    )
 
 
 class IntegrityFailure(DbsealError):
@@ -228,6 +232,12 @@ class CheckNotRun(DbsealError):
     hint = (
         "fix the checker (e.g. apt-get install mariadb-server for --level restore) and run it again"
     )
+
+
+class KeyDestroyed(NoMatchingKey):
+    exit_code = 18
+    summary = "the key that opens this backup was destroyed (crypto-shredded)"
+    hint = "this backup is unrecoverable unless another recipient (e.g. an offline escrow key) can open it"
 
 
 class SandboxError(DbsealError):
@@ -277,6 +287,12 @@ class RestoreFailed(DbsealError):
     exit_code = 26
     summary = "the restore into the database server failed"
     hint = "the message names the first statement the server refused; the target may hold a partial restore"
+
+
+class KmsError(DbsealError):
+    exit_code = 40
+    summary = "AWS KMS could not be reached or refused to wrap or unwrap a data key"
+    hint = "the message says what KMS answered and for which key; check the key, region, credentials and network access to KMS"
 
 
 class Interrupted(DbsealError):

@@ -9,6 +9,16 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 
+def _crash_point(name: str) -> None:
+    """Test hook: DBSEAL_TEST_CRASH_AT=NAME kills the process here, as a power cut would.
+
+    Used by the tests that prove an interrupted keyring write never leaves a
+    keyring that opens to nothing. It has no other effect.
+    """
+    if os.environ.get("DBSEAL_TEST_CRASH_AT") == name:
+        os._exit(99)
+
+
 def fsync_dir(directory: str) -> None:
     fd = os.open(directory or ".", os.O_RDONLY)
     try:
@@ -34,7 +44,9 @@ def atomic_output(path: str, mode: int = 0o600) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        _crash_point("before-rename")
         os.replace(tmp, path)
+        _crash_point("after-rename")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -329,3 +329,24 @@ def test_json_output(user: DbsealUser, mariadb: MariaDBSandbox, small_db: str) -
     assert events[0]["id"] == events[-1]["id"] == result["id"]
     assert events[-1]["status"] == "ok"
     assert user.listing(repo)["latest"] == result["id"]
+
+
+def test_a_passphrase_given_to_backup_is_used_or_refused(
+    user: DbsealUser, mariadb: MariaDBSandbox, small_db: str, scratch_dbs: list[str]
+) -> None:
+    repo = user.init()
+    passphrase = user.secret_file("backup.pass", f"correct horse {tag()}")
+    res = user.backup(repo, mariadb, small_db, extra=["--passphrase-file", passphrase])
+    if res.rc != 0:  # refusing the option is fine, and then nothing may be recorded
+        res.error(2)
+        assert user.listing(repo)["backups"] == []
+        return
+    copy = f"{small_db}_pp"
+    scratch_dbs.append(copy)
+    user.run(
+        "restore", "--repo", repo, "latest",
+        "--target", f"mysql://root@127.0.0.1:{mariadb.port}",
+        "--target-password-file", user.password_file(mariadb),
+        "--target-ssl-ca", mariadb.ca_cert,
+        "--passphrase-file", passphrase, "--rename-db", f"{small_db}={copy}",
+    ).ok()  # fmt: skip

@@ -40,6 +40,7 @@ class Policy:
     client_older: str = "warn"  # warn | refuse
     dump_warnings: str = "warn"  # warn | fail
     checksum_max_bytes: int = 1 << 30
+    max_key_age_days: int = 365  # `dbseal keys status` flags keys older than this for rotation
 
     def check(self) -> None:
         if self.client_older not in ("warn", "refuse") or self.dump_warnings not in (
@@ -167,10 +168,13 @@ class Repository:
         ids = self.backup_ids()
         if ref == "latest":
             good = [m for m in self.manifests() if m.get("status") in mf.GOOD_STATUSES]
-            if not good:
-                raise BackupNotFound(f"no successful backup in {self.backend.location}")
-            # newest snapshot first: start time, then id (ids of one second sort at random)
-            return str(max(good, key=lambda m: (str(m.get("started", "")), str(m["id"])))["id"])
+            # newest snapshot first: start time, then id (ids of one second sort at random);
+            # a backup whose key envelope is gone (shredded, lost) cannot be `latest`
+            good.sort(key=lambda m: (str(m.get("started", "")), str(m["id"])), reverse=True)
+            for m in good:
+                if self.backend.stat(envelope_handle(str(m["id"]))) is not None:
+                    return str(m["id"])
+            raise BackupNotFound(f"no successful backup in {self.backend.location}")
         if ref in ids:
             return ref
         matches = [b for b in ids if b.startswith(ref)]

@@ -17,7 +17,7 @@ from dbseal.catalog.repository import Repository
 from dbseal.codecs import parse_codec
 from dbseal.crypto.recipients import Identity, Recipient
 from dbseal.crypto.secret import Secret
-from dbseal.errors import ObjectNotFound, RepositoryError, UsageError
+from dbseal.errors import NoMatchingKey, ObjectNotFound, RepositoryError, UsageError
 from dbseal.ops.seal import open_sealed, seal_stream
 from dbseal.storage import Handle
 
@@ -52,7 +52,13 @@ def load_secret(repo: Repository, name: str, identities: Sequence[Identity]) -> 
             f"no secret {name!r} in {repo.backend.location}",
             hint="store it with `dbseal secret set NAME`",
         ) from None
-    header, plain = open_sealed(io.BytesIO(raw), identities)
+    try:
+        header, plain = open_sealed(io.BytesIO(raw), identities)
+    except NoMatchingKey as exc:
+        raise NoMatchingKey(
+            f"the sealed secret {name!r} cannot be opened with the given identities",
+            hint="pass -i IDENTITY or --keyring DIR of one of the repository's recipients",
+        ) from exc
     if header.label.get("name") != name or header.label.get("kind") != "secret":
         raise RepositoryError(f"the sealed secret stored as {name!r} was sealed as another secret")
     return Secret(b"".join(plain))

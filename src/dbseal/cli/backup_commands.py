@@ -11,7 +11,7 @@ from typing import Any
 from dbseal.catalog.repository import Repository
 from dbseal.catalog.secrets import load_secret, store_secret
 from dbseal.cli.config import apply_config
-from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring
+from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.repo_commands import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
@@ -19,8 +19,7 @@ from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
-from dbseal.crypto.x25519 import X25519Recipient
-from dbseal.errors import KeyringError, UsageError
+from dbseal.errors import DbsealError, KeyringError, UsageError
 from dbseal.monitoring.progress import ProgressReporter
 from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
 from dbseal.ops.backup import run_backup
@@ -62,9 +61,9 @@ def _reporter(args: argparse.Namespace) -> Reporter:
 
 
 def repo_recipients(repo: Repository, args: argparse.Namespace, for_what: str) -> list[Recipient]:
-    """The repository's default recipients plus any given on the command line."""
-    out: list[Recipient] = [X25519Recipient.parse(r) for r in repo.config.recipients]
-    out += [X25519Recipient.parse(r) for r in getattr(args, "recipient", None) or []]
+    """The repository's default recipients (age1..., awskms:...) plus any given with -r."""
+    out: list[Recipient] = [parse_recipient(r) for r in repo.config.recipients]
+    out += [parse_recipient(r) for r in getattr(args, "recipient", None) or []]
     ring_cfg = repo.config.keyring
     if ring_cfg:
         if not args.keyring:
@@ -78,13 +77,13 @@ def repo_recipients(repo: Repository, args: argparse.Namespace, for_what: str) -
                 f"keyring {args.keyring} is {ring.keyring_id.hex()}, the repository uses {ring_cfg['id']}"
             )
         out.append(KeyringRecipient(ring, ring_cfg["key"]))
-    if repo.config.passphrase:
-        src = secret_source(args, "passphrase", PASSPHRASE_ENV)
-        if not src.is_given():
-            raise UsageError(
-                "the repository requires a passphrase recipient", hint="pass --passphrase-file F"
-            )
-        out.append(PassphraseRecipient(src.get("passphrase")))
+    src = secret_source(args, "passphrase", PASSPHRASE_ENV)
+    if repo.config.passphrase and not src.is_given():
+        raise UsageError(
+            "the repository requires a passphrase recipient", hint="pass --passphrase-file F"
+        )
+    if src.is_given():  # required by the repository, or an extra recipient like -r
+        out.append(PassphraseRecipient(src.get("passphrase", confirm=not repo.config.passphrase)))
     return out
 
 
@@ -107,9 +106,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress) if args.compress else None
-    manifest = run_backup(
-        repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
-    )
+    try:
+        manifest = run_backup(
+            repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
+        )
+    except DbsealError as exc:
+        failed = getattr(exc, "manifest", None)
+        if args.json and failed is not None:
+            doc = {"id": failed["id"], "status": failed["status"], "reasons": failed["reasons"]}
+            print(json.dumps({**doc, "exit_code": exc.exit_code}))
+        raise
     if args.json:
         print(
             json.dumps(
@@ -143,14 +149,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo)
     target = _target(args, args.target, "target-")
-    password = _password(args, "target-", None)
-    identities = identities_from_args(args)
+    if target.databases:
+        raise UsageError(
+            "the --target URL names a database; a restore recreates the backup's databases",
+            hint="drop it from the URL; use --database NAME to pick databases, --rename-db OLD=NEW to rename",
+        )
     rename = _rename_map(args.rename_db)
     only = set(args.database) if args.database else None
+    bid = repo.resolve(args.backup)
+    in_backup = set(repo.manifest(bid).get("databases") or [])
+    unknown = sorted((set(rename) | (only or set())) - in_backup)
+    if unknown:
+        raise UsageError(
+            f"backup {bid} has no database {', '.join(unknown)}; nothing was restored",
+            hint=f"the backup holds: {', '.join(sorted(in_backup)) or 'no databases'}",
+        )
+    password = _password(args, "target-", None)
+    identities = identities_from_args(args)
     byte_filter = RenameFilter(rename or None, only) if (rename or only) else None
     result = restore_backup(
         repo,
-        args.backup,
+        bid,
         identities,
         lambda: MysqlClientSink(target, password),
         byte_filter,
@@ -161,9 +180,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str))
     else:
+        first = (
+            f"authenticated first in {result['authenticate_s']} s, "
+            if not args.no_verify_first
+            else "not authenticated first (--no-verify-first), "
+        )
         print(
-            f"restored backup {result['id']}: {result['bytes']} bytes; authenticated in "
-            f"{result['authenticate_s']} s, applied in {result['apply_s']} s"
+            f"restored backup {result['id']}: {result['bytes']} bytes; {first}applied in {result['apply_s']} s"
         )
     return 0
 

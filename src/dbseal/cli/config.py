@@ -90,6 +90,32 @@ def _refuse_secrets(doc: dict[str, Any], path: str, where: str = "") -> None:
             _refuse_secrets(value, path, f"{where}{key}.")
 
 
+_PATH_KEYS = {
+    "repository",
+    "keyring",
+    "keyring_passphrase_file",
+    "identity_files",
+    "password_file",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+    "socket",
+}
+
+
+def _resolve_paths(table: dict[str, Any], base: str) -> dict[str, Any]:
+    """Relative paths in the config file are relative to the file's directory."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
+            return os.path.normpath(os.path.join(base, value))
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return {k: fix(v) if k in _PATH_KEYS else v for k, v in table.items()}
+
+
 def _fill(args: argparse.Namespace, table: dict[str, Any], mapping: dict[str, str]) -> None:
     for key, dest in mapping.items():
         if key in table and getattr(args, dest, None) in (None, False, []):
@@ -110,11 +136,12 @@ def apply_config(args: argparse.Namespace, source_name: str | None) -> None:
             )
         return
     doc = load_config(path)
-    _fill(args, doc, _TOP_KEYS)
+    base = os.path.dirname(os.path.abspath(path))
+    _fill(args, _resolve_paths(doc, base), _TOP_KEYS)
     if source_name:
         sources = doc.get("sources", {})
         if source_name not in sources:
             known = ", ".join(sorted(sources)) or "none"
             raise UsageError(f"no source {source_name!r} in {path} (known: {known})")
-        _fill(args, sources[source_name], _SOURCE_KEYS)
+        _fill(args, _resolve_paths(sources[source_name], base), _SOURCE_KEYS)
         args.backup_name = source_name

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dbseal.cli.secrets_args import secret_source
 from dbseal.crypto import secret as secrets
 from dbseal.crypto.keyring import Keyring, KeyringIdentity, KeyringRecipient, parse_key_ref
+from dbseal.crypto.kms import AwsKmsIdentity, AwsKmsRecipient, is_kms_spec
 from dbseal.crypto.passphrase import STANZA_TYPE as ARGON2_STANZA
 from dbseal.crypto.passphrase import PassphraseIdentity, PassphraseRecipient
 from dbseal.crypto.recipients import Identity, Recipient
@@ -38,8 +39,15 @@ def open_keyring(args: argparse.Namespace) -> Keyring:
     return Keyring.open(args.keyring, src.get("keyring passphrase"))
 
 
+def parse_recipient(text: str) -> Recipient:
+    """One recipient string (-r, config.json): ``age1...`` or ``awskms:...`` (no KMS call)."""
+    if is_kms_spec(text):
+        return AwsKmsRecipient.parse(text)
+    return X25519Recipient.parse(text)
+
+
 def recipients_from_args(args: argparse.Namespace) -> list[Recipient]:
-    out: list[Recipient] = [X25519Recipient.parse(r) for r in args.recipient or []]
+    out: list[Recipient] = [parse_recipient(r) for r in args.recipient or []]
     for path in args.recipients_file or []:
         out.extend(parse_recipients_file(_read_text(path, "recipients file"), path))
     if args.keyring or args.key:
@@ -76,6 +84,11 @@ def identities_from_args(args: argparse.Namespace) -> list[Identity]:
     if args.keyring:
         out.append(KeyringIdentity(open_keyring(args)))
     src = secret_source(args, "passphrase", PASSPHRASE_ENV)
-    if src.is_given() or not out:
+    prompt = src.is_given() or not out
+    # AWS KMS is always an identity, tried after -i/--keyring (so an escrow key opens a
+    # file without any KMS call) and before a passphrase prompt; it calls KMS only for
+    # awskms stanzas, with the AWS default chain (AWS_PROFILE, AWS_ENDPOINT_URL_KMS, ...).
+    out.append(AwsKmsIdentity())
+    if prompt:
         out.append(_LazyPromptIdentity(src))
     return out

@@ -114,7 +114,114 @@ def build_parser() -> argparse.ArgumentParser:
     add_keyring_options(p, with_key=False)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
+    _key_lifecycle(ksub, sub)
     return parser
+
+
+def _key_lifecycle(ksub: Any, sub: Any) -> None:
+    k = "keys_commands"
+    p = ksub.add_parser("rotate", help="add a new version of a key; new backups use it")
+    p.add_argument("name", metavar="NAME")
+    add_keyring_options(p, with_key=False)
+    p.set_defaults(func=_lazy(k, "cmd_keys_rotate"))
+
+    p = ksub.add_parser(
+        "status", help="keys, versions, ages, dependent backups, rotation and escrow warnings"
+    )
+    add_keyring_options(p, with_key=False)
+    _repo_opts(p)
+    p.add_argument(
+        "--max-age-days", type=int, default=365, help="without --repo: rotation due after this age"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_lazy(k, "cmd_keys_status"))
+
+    p = ksub.add_parser(
+        "retire", help="erase an old version once no backup in the repository needs it"
+    )
+    p.add_argument("ref", metavar="NAME:VERSION")
+    add_keyring_options(p, with_key=False)
+    _repo_opts(p)
+    p.set_defaults(func=_lazy(k, "cmd_keys_retire"))
+
+    p = ksub.add_parser(
+        "passwd", help="change the keyring's passphrase (re-seals the keyring only)"
+    )
+    add_keyring_options(p, with_key=False)
+    add_secret_options(p, "new-passphrase", "new keyring passphrase", None)
+    p.set_defaults(func=_lazy(k, "cmd_keys_passwd"))
+
+    p = ksub.add_parser(
+        "destroy", help="crypto-shred a key (or one version): lists what becomes unrecoverable"
+    )
+    p.add_argument("ref", metavar="NAME[:VERSION]")
+    add_keyring_options(p, with_key=False)
+    _repo_opts(p)
+    p.add_argument(
+        "--yes-destroy-key-material",
+        dest="yes_destroy",
+        action="store_true",
+        help="really destroy (without it, only the list is printed)",
+    )
+    p.set_defaults(func=_lazy(k, "cmd_keys_destroy"))
+
+    p = ksub.add_parser("export", help="a printable paper copy of the keyring (escrow)")
+    add_keyring_options(p, with_key=False)
+    p.add_argument(
+        "--paper", action="store_true", required=True, help="printable, checksummed lines"
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (0600) instead of standard output"
+    )
+    p.set_defaults(func=_lazy(k, "cmd_keys_export"))
+
+    p = ksub.add_parser("import", help="re-create a keyring from a paper copy")
+    add_keyring_options(p, with_key=False)
+    p.add_argument("--paper", required=True, metavar="FILE")
+    p.set_defaults(func=_lazy(k, "cmd_keys_import"))
+
+    p = sub.add_parser(
+        "rewrap", help="change who can open backups: rewrites key envelopes only, never data"
+    )
+    _repo_opts(p)
+    p.add_argument("backups", nargs="*", metavar="ID")
+    p.add_argument("--all", action="store_true", help="every backup in the repository")
+    p.add_argument(
+        "--to",
+        action="append",
+        metavar="SPEC",
+        help="add a recipient: age1..., keyring:NAME (newest version), passphrase, awskms:KEY",
+    )
+    p.add_argument(
+        "--remove",
+        action="append",
+        metavar="SPEC",
+        help="remove stanzas: age1..., keyring:NAME[:VERSION], passphrase, awskms:KEY",
+    )
+    _identity_options(p)
+    add_secret_options(p, "new-passphrase", "passphrase for --to passphrase", None)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_lazy(k, "cmd_rewrap"))
+
+    p = sub.add_parser(
+        "reencrypt",
+        help="new data key and full re-seal (for an exposed key); shreds the old backup",
+    )
+    _repo_opts(p)
+    p.add_argument("backups", nargs="*", metavar="ID")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--compress", metavar="CODEC[:LEVEL]")
+    p.add_argument("-r", "--recipient", action="append", metavar="age1...")
+    _identity_options(p)
+    p.set_defaults(func=_lazy(k, "cmd_reencrypt"))
+
+    p = sub.add_parser("forget", help="delete a backup; --shred destroys its key envelope first")
+    _repo_opts(p)
+    p.add_argument("backup", metavar="ID")
+    p.add_argument(
+        "--shred", action="store_true", help="crypto-shred: the key envelope is destroyed first"
+    )
+    p.set_defaults(func=_lazy(k, "cmd_forget"))
 
 
 def _repo_opts(p: argparse.ArgumentParser) -> None:

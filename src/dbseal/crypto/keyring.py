@@ -21,6 +21,7 @@ import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dbseal.crypto.passphrase import KdfParams, derive
 from dbseal.crypto.secret import Secret
 from dbseal.crypto.wrap import WRAPPED_LEN, unwrap_key, wrap_key
-from dbseal.errors import KeyringError, NoMatchingKey, UsageError
+from dbseal.errors import KeyDestroyed, KeyringError, NoMatchingKey, UsageError
 from dbseal.format.stanza import Stanza
 from dbseal.fsutil import atomic_write
 
@@ -44,12 +45,19 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
+STATES = ("active", "retired", "destroyed")
+
+
 @dataclass
 class KeyVersion:
+    """One version of a key. ``retired`` and ``destroyed`` versions have no key material left."""
+
     version: int
     created: str
     kek: bytes = field(repr=False)
     state: str = "active"
+    changed: str | None = None  # when it was retired or destroyed
+    escrowed: str | None = None  # when a paper/offline copy was last exported
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,7 +65,24 @@ class KeyVersion:
             "created": self.created,
             "kek": self.kek.hex(),
             "state": self.state,
+            "changed": self.changed,
+            "escrowed": self.escrowed,
         }
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> KeyVersion:
+        return cls(
+            int(v["version"]),
+            str(v["created"]),
+            bytes.fromhex(v["kek"]),
+            str(v["state"]),
+            v.get("changed"),
+            v.get("escrowed"),
+        )
+
+    def erase(self, state: str) -> None:
+        """Forget the key material for good (retire or destroy)."""
+        self.kek, self.state, self.changed = b"", state, _now()
 
 
 @dataclass
@@ -77,19 +102,8 @@ class Keyring:
         cls, directory: str, passphrase: Secret, first_key: str, params: KdfParams | None = None
     ) -> Keyring:
         check_key_name(first_key)
-        if os.path.exists(os.path.join(directory, FILE_NAME)):
-            raise KeyringError(
-                f"a keyring already exists in {directory!r}",
-                hint="use it, or choose another directory",
-            )
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            os.chmod(directory, 0o700)
-        except OSError as exc:
-            raise KeyringError(
-                f"cannot create keyring directory {directory!r}: {exc.strerror}"
-            ) from None
         ring = cls(directory, os.urandom(16), _now())
+        ring.create_directory()
         ring.add_version(first_key)
         ring.save(passphrase, params)
         return ring
@@ -125,10 +139,7 @@ class Keyring:
         inner = json.loads(plain)
         ring = cls(directory, ring_id, inner["created"])
         for name, versions in inner["keys"].items():
-            ring.keys[name] = [
-                KeyVersion(int(v["version"]), v["created"], bytes.fromhex(v["kek"]), v["state"])
-                for v in versions
-            ]
+            ring.keys[name] = [KeyVersion.from_json(v) for v in versions]
         return ring
 
     def save(self, passphrase: Secret, params: KdfParams | None = None) -> None:
@@ -157,6 +168,27 @@ class Keyring:
             "ciphertext": base64.b64encode(ct).decode(),
         }
         atomic_write(self.file, (json.dumps(outer, indent=1) + "\n").encode(), mode=0o600)
+
+    def create_directory(self) -> None:
+        """Make the (0700) keyring directory; refuses to overwrite an existing keyring."""
+        if os.path.exists(self.file):
+            raise KeyringError(
+                f"a keyring already exists in {self.directory!r}",
+                hint="use it, or choose another directory",
+            )
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            os.chmod(self.directory, 0o700)
+        except OSError as exc:
+            raise KeyringError(
+                f"cannot create keyring directory {self.directory!r}: {exc.strerror}"
+            ) from None
+
+    def get_all(self, name: str) -> list[KeyVersion]:
+        versions = self.keys.get(name)
+        if not versions:
+            raise KeyringError(f"keyring {self.keyring_id.hex()} has no key named {name!r}")
+        return versions
 
     # --- keys ------------------------------------------------------------------------
     def add_version(self, name: str) -> KeyVersion:
@@ -239,6 +271,9 @@ class KeyringRecipient:
 class KeyringIdentity:
     def __init__(self, ring: Keyring) -> None:
         self.ring = ring
+        # Set when a stanza needed a version whose material was erased; the
+        # caller reports it if nothing else opens the file.
+        self.failure: KeyDestroyed | None = None
 
     def describe(self) -> str:
         return f"keyring {self.ring.keyring_id.hex()}"
@@ -254,6 +289,12 @@ class KeyringIdentity:
             try:
                 kv = self.ring.get(name.decode("utf-8"), version)
             except (KeyringError, UsageError, UnicodeDecodeError):
+                continue
+            if not kv.kek:
+                self.failure = KeyDestroyed(
+                    f"the file is sealed for keyring key {name.decode('utf-8', 'replace')}:{version}, "
+                    f"which was {kv.state} on {kv.changed}: its key material no longer exists"
+                )
                 continue
             wk = _stanza_wrap_key(kv.kek, file_id, nonce, ring_id, name, version)
             key = unwrap_key(wk, s.body, STANZA_TYPE, file_id)

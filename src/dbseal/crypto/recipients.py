@@ -31,9 +31,9 @@ class Identity(Protocol):
 
 def describe_stanza(stanza: Stanza) -> dict[str, object]:
     """What a keyless reader may learn from a stanza (used by ``inspect``)."""
-    from dbseal.crypto import keyring, passphrase, x25519
+    from dbseal.crypto import keyring, kms, passphrase, x25519
 
-    for mod in (x25519, passphrase, keyring):
+    for mod in (x25519, passphrase, keyring, kms):
         if stanza.type == mod.STANZA_TYPE:
             described: dict[str, object] = mod.describe_stanza(stanza)
             return described

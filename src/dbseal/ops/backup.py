@@ -147,7 +147,8 @@ def run_backup(
     if result is None:
         assert preflight_error is not None
         status, reasons = "failed", [preflight_error.message]
-        stderr, details = preflight_error.message.encode(), {}
+        stderr = preflight_error.message.encode()
+        details = {"databases": list(described.get("databases") or [])}
     else:
         status, reasons = str(result.status), list(result.reasons)
         stderr, details = bytes(result.stderr), _result_details(result)
@@ -197,10 +198,13 @@ def run_backup(
         # monitoring can tell a wrong password from a broken dump.
         recorded = f"backup {bid} failed and is recorded as failed"
         if preflight_error is not None:
-            raise type(preflight_error)(
+            err: DbsealError = type(preflight_error)(
                 f"{recorded}: {preflight_error.message}", hint=preflight_error.hint
             )
-        raise DumpFailed(f"{recorded}: {'; '.join(reasons) or 'see dbseal show'}")
+        else:
+            err = DumpFailed(f"{recorded}: {'; '.join(reasons) or 'see dbseal show'}")
+        err.manifest = signed  # type: ignore[attr-defined]  # for callers that report it (--json)
+        raise err
     return signed
 
 

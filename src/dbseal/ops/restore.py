@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle
 from dbseal.crypto.recipients import Identity
-from dbseal.errors import CorruptedData, PolicyViolation, TruncatedData
+from dbseal.errors import CorruptedData, DbsealError, PolicyViolation, TruncatedData
 from dbseal.format.header import read_header
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
@@ -147,7 +147,16 @@ def restore_backup(
     reporter.event(
         "restore.phase", label="restore", expected_bytes=manifest.get("sizes", {}).get("raw")
     )
-    total = apply_backup(repo, bid, identities, make_sink(), byte_filter, reporter, manifest)
+    try:
+        total = apply_backup(repo, bid, identities, make_sink(), byte_filter, reporter, manifest)
+    except DbsealError as exc:
+        if verify_first:
+            raise
+        raise type(exc)(
+            f"{exc.message} (backup {bid}; it was not authenticated first, so part of it "
+            "may already have been applied to the target)",
+            hint=exc.hint,
+        ) from None
     t2 = time.monotonic()
     reporter.event("restore.end", id=bid)
     return {

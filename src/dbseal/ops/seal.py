@@ -9,13 +9,20 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from dbseal import __version__
 from dbseal.codecs import Codec, codec_by_id
 from dbseal.crypto.recipients import Identity, Recipient
 from dbseal.crypto.secret import Secret
-from dbseal.errors import CorruptedData, InputError, NoMatchingKey, OutputError, UsageError
+from dbseal.errors import (
+    CorruptedData,
+    DbsealError,
+    InputError,
+    NoMatchingKey,
+    OutputError,
+    UsageError,
+)
 from dbseal.format.envelope import for_header, parse_envelope
 from dbseal.format.header import (
     DATA_KEY_LEN,
@@ -55,7 +62,7 @@ def default_label(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return label
 
 
-def _reader_thread(src: BinaryIO, q: queue.Queue[object], stop: threading.Event) -> None:
+def _reader_thread(src: Readable, q: queue.Queue[object], stop: threading.Event) -> None:
     """Read ahead so disk/pipe reads overlap compression and encryption."""
     try:
         while not stop.is_set():
@@ -69,7 +76,7 @@ def _reader_thread(src: BinaryIO, q: queue.Queue[object], stop: threading.Event)
     q.put(_EOF)
 
 
-def _blocks(src: BinaryIO) -> Iterator[bytes]:
+def _blocks(src: Readable) -> Iterator[bytes]:
     q: queue.Queue[object] = queue.Queue(maxsize=8)
     stop = threading.Event()
     t = threading.Thread(
@@ -85,8 +92,7 @@ def _blocks(src: BinaryIO) -> Iterator[bytes]:
                 if isinstance(item, OSError):
                     raise InputError(f"cannot read the input: {item.strerror or item}")
                 raise item
-            assert isinstance(item, bytes)
-            yield item
+            yield item if isinstance(item, bytes) else bytes(item)  # type: ignore[call-overload]
     finally:
         stop.set()
         while t.is_alive():  # unblock a reader waiting on a full queue
@@ -101,8 +107,12 @@ def new_file_keys() -> tuple[bytes, bytes]:
     return os.urandom(DATA_KEY_LEN), os.urandom(FILE_ID_LEN)
 
 
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes | memoryview: ...
+
+
 def seal_stream(
-    src: BinaryIO,
+    src: Readable,
     out: Writable,
     recipients: Sequence[Recipient],
     codec: Codec,
@@ -207,6 +217,10 @@ def unwrap_data_key(
             if env is not None:
                 env.verify_mac(mac_key)
             return key
+    for ident in identities:  # an identity that knows why it could not open says so
+        failure = getattr(ident, "failure", None)
+        if isinstance(failure, DbsealError):
+            raise failure
     types = sorted({s.type for s in stanzas})
     raise NoMatchingKey(
         "none of the given identities, keyring keys or passphrases opens this file "
