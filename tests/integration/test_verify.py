@@ -288,6 +288,8 @@ def test_a_good_backup_verifies_at_every_level_and_each_run_is_recorded(
 
     first = verify_json(verify(vuser, repo, level="integrity", extra=("--json",)), 0)
     assert [(v["backup_id"], v["level"], v["result"]) for v in first] == [(bid, "integrity", "ok")]
+    (first_record,) = record_files(repo, bid)
+    first_bytes = first_record.read_bytes()
     again = verify(vuser, repo, bid, level="integrity").ok()
     assert re.match(rf"{bid}\s+integrity\s+OK\s", again.stdout), again.stdout
     dec = verify_json(verify(vuser, repo, bid, level="decrypt", key=key, extra=("--json",)), 0)
@@ -314,7 +316,9 @@ def test_a_good_backup_verifies_at_every_level_and_each_run_is_recorded(
         ("decrypt", "ok"),
         ("restore", "ok"),
     ]
-    assert len(record_files(repo, bid)) == 4  # one new file per run, none rewritten
+    records = record_files(repo, bid)
+    assert len(records) == 4 and records[0] == first_record  # one new file per run
+    assert first_record.read_bytes() == first_bytes  # earlier records are never rewritten
     for other in ids[:-1]:
         assert history(vuser, repo, other) == []
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from dbseal.catalog import manifest as mf
 from dbseal.errors import BackupNotFound, ObjectNotFound, RepositoryError
-from dbseal.storage import Handle, LocalBackend
+from dbseal.storage import Backend, Handle
 
 CONFIG_FORMAT = 1
 CONFIG = Handle("config", "config.json")
@@ -118,19 +118,19 @@ def manifest_handle(bid: str) -> Handle:
 
 
 class Repository:
-    def __init__(self, backend: LocalBackend, config: RepoConfig) -> None:
+    def __init__(self, backend: Backend, config: RepoConfig) -> None:
         self.backend, self.config = backend, config
 
     @classmethod
-    def create(cls, backend: LocalBackend, config: RepoConfig) -> Repository:
+    def create(cls, backend: Backend, config: RepoConfig) -> Repository:
         if backend.stat(CONFIG) is not None:
             raise RepositoryError(f"{backend.location} is already a dbseal repository")
-        backend.create_layout()
+        backend.prepare()
         backend.put(CONFIG, (json.dumps(config.to_json(), indent=1) + "\n").encode())
         return cls(backend, config)
 
     @classmethod
-    def open(cls, backend: LocalBackend) -> Repository:
+    def open(cls, backend: Backend) -> Repository:
         try:
             raw = backend.get(CONFIG)
         except ObjectNotFound:

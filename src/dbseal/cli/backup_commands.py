@@ -96,7 +96,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         )
     from dbseal.sources.mysqldump import DumpPolicy, MysqldumpSource
 
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     target = _target(args, args.source, "")
     policy = DumpPolicy(
         client_older=repo.config.policy.client_older,  # type: ignore[arg-type]
@@ -147,7 +147,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from dbseal.sources.mysql_sink import MysqlClientSink, RenameFilter
 
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     target = _target(args, args.target, "target-")
     if target.databases:
         raise UsageError(
@@ -193,7 +193,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_secret_set(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     value = secret_source(args, "value").get(f"value of secret {args.name}", confirm=True)
     store_secret(repo, args.name, value, repo_recipients(repo, args, "secrets"))
     print(f"stored sealed secret {args.name!r} in {repo.backend.location}")
@@ -202,7 +202,7 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
 
 def cmd_secret_list(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     for name in repo.backend.list("secret"):
         print(name.removesuffix(".dbseal"))
     return 0

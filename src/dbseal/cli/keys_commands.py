@@ -30,7 +30,7 @@ def _ring_passphrase(args: argparse.Namespace) -> Any:
 
 def _maybe_repo(args: argparse.Namespace) -> Any:
     apply_config(args, None)
-    return open_repo(args.repo) if args.repo else None
+    return open_repo(args.repo, args) if args.repo else None
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
     if version is None:
         raise UsageError("retire names one version", hint="write NAME:VERSION, e.g. backup:1")
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     passphrase = _ring_passphrase(args)
     ring = Keyring.open(args.keyring, passphrase)
     kops.retire(ring, name, version, repo, passphrase)
@@ -187,7 +187,7 @@ def _targets(repo: Any, args: argparse.Namespace) -> list[str]:
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     ring = open_keyring(args) if args.keyring else None
     identities = identities_from_args(args)
     add = []
@@ -222,7 +222,7 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
     from dbseal.cli.backup_commands import repo_recipients
 
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     identities = identities_from_args(args)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress) if args.compress else None
@@ -234,7 +234,7 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     bid = repo.resolve(args.backup)
     removed = forget_backup(repo, bid, args.shred)
     how = "shredded (key envelope destroyed first)" if args.shred else "deleted"

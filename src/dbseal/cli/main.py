@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("seal", help="compress and encrypt a stream")
     p.add_argument(
-        "-r", "--recipient", action="append", metavar="age1...", help="public recipient; repeatable"
+        "-r",
+        "--recipient",
+        action="append",
+        metavar="age1...",
+        help="recipient: age1... public key or awskms:KEY[?region=..&endpoint=..]; repeatable",
     )
     p.add_argument(
         "-R",
@@ -224,8 +228,20 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
     p.set_defaults(func=_lazy(k, "cmd_forget"))
 
 
+def _tls_client_opts(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("dbseal+tls:// receiver (mutual TLS)")
+    g.add_argument("--tls-ca", metavar="FILE", help="CA that signed the receiver's certificate")
+    g.add_argument("--tls-cert", metavar="FILE", help="this client's certificate")
+    g.add_argument("--tls-key", metavar="FILE", help="this client's private key (0600)")
+
+
 def _repo_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repo", metavar="REPO", help="repository: a path or file:///path")
+    p.add_argument(
+        "--repo",
+        metavar="REPO",
+        help="repository: a path, file:///path, s3://bucket/prefix or dbseal+tls://host:port",
+    )
+    _tls_client_opts(p)
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -235,13 +251,18 @@ def _repo_opts(p: argparse.ArgumentParser) -> None:
 
 def _repo_commands(sub: Any) -> None:
     p = sub.add_parser("init", help="create a repository")
-    p.add_argument("repo", metavar="REPO", help="a path or file:///path")
+    p.add_argument(
+        "repo",
+        metavar="REPO",
+        help="a path, file:///path, s3://bucket/prefix or dbseal+tls://host:port",
+    )
+    _tls_client_opts(p)
     p.add_argument(
         "-r",
         "--recipient",
         action="append",
         metavar="age1...",
-        help="default recipient; repeatable",
+        help="default recipient: age1... or awskms:KEY[?...]; repeatable",
     )
     p.add_argument("-R", "--recipients-file", action="append", metavar="FILE")
     add_keyring_options(p, with_key=True)
@@ -272,7 +293,7 @@ def _repo_commands(sub: Any) -> None:
         "--recipient",
         action="append",
         metavar="age1...",
-        help="extra recipient for this backup",
+        help="extra recipient for this backup: age1... or awskms:...",
     )
     add_secret_options(p, "passphrase", "passphrase", None)
     add_keyring_options(p, with_key=False)

@@ -10,7 +10,7 @@ from typing import Any
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
 from dbseal.cli.config import apply_config
-from dbseal.cli.keyargs import identities_from_args, open_keyring
+from dbseal.cli.keyargs import identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
 from dbseal.crypto.x25519 import X25519Recipient, parse_recipients_file
@@ -18,15 +18,24 @@ from dbseal.errors import DbsealError, UsageError
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import open_sealed_with_key
 from dbseal.ops.verify import history, last_verification
-from dbseal.storage import open_backend
+from dbseal.storage import TlsClientFiles, open_backend
 
 
-def open_repo(location: str | None) -> Repository:
+def tls_files(args: argparse.Namespace | None) -> TlsClientFiles:
+    """Client TLS files for a dbseal+tls:// repository (--tls-ca/--tls-cert/--tls-key)."""
+    return TlsClientFiles(
+        getattr(args, "tls_ca", None),
+        getattr(args, "tls_cert", None),
+        getattr(args, "tls_key", None),
+    )
+
+
+def open_repo(location: str | None, args: argparse.Namespace | None = None) -> Repository:
     if not location:
         raise UsageError(
             "no repository given", hint="pass --repo REPO or set `repository` in dbseal.toml"
         )
-    return Repository.open(open_backend(location))
+    return Repository.open(open_backend(location, tls_files(args)))
 
 
 def _parse_policy(items: list[str] | None) -> Policy:
@@ -52,8 +61,14 @@ def _parse_policy(items: list[str] | None) -> Policy:
     return policy
 
 
+def _canonical(text: str) -> str:
+    """A recipient as stored in config.json: age1 keys normalised, awskms specs as given."""
+    recipient = parse_recipient(text)
+    return recipient.encode() if isinstance(recipient, X25519Recipient) else text.strip()
+
+
 def cmd_init(args: argparse.Namespace) -> int:
-    recipients = [X25519Recipient.parse(r).encode() for r in args.recipient or []]
+    recipients = [_canonical(r) for r in args.recipient or []]
     for path in args.recipients_file or []:
         with open(path, encoding="utf-8") as fh:
             recipients += [r.encode() for r in parse_recipients_file(fh.read(), path)]
@@ -79,7 +94,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             "a repository needs at least one default recipient (require_encryption is on)",
             hint="pass -r age1..., -R FILE, --keyring DIR --key NAME, or --require-passphrase",
         )
-    repo = Repository.create(open_backend(args.repo), config)
+    repo = Repository.create(open_backend(args.repo, tls_files(args)), config)
     print(f"created repository {config.repository_id} at {repo.backend.location}")
     return 0
 
@@ -119,7 +134,7 @@ def _verified(v: dict[str, Any] | None) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     rows = [_row(m) for m in repo.manifests()]
     for r in rows:
         last = last_verification(repo, str(r["id"]))
@@ -169,10 +184,11 @@ def _open_log(
 
 def cmd_show(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     bid = repo.resolve(args.backup)
     m = repo.manifest(bid)
     keyed = bool(args.identity or args.keyring or secret_source(args, "passphrase").is_given())
+    keyed = keyed or any(k.get("type") == "awskms" for k in m.get("keys", []))
     log = None
     if keyed:
         unlock_backup(repo, bid, identities_from_args(args))

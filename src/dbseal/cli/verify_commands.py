@@ -89,7 +89,7 @@ def _human(v: Verification) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     apply_config(args, None)
-    repo = open_repo(args.repo)
+    repo = open_repo(args.repo, args)
     bids = _select(repo, args)
     if not bids:
         raise UsageError(

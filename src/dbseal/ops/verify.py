@@ -38,6 +38,7 @@ from dbseal.errors import (
     DbsealError,
     FormatError,
     IntegrityFailure,
+    KmsError,
     NoMatchingKey,
     SandboxError,
     StorageError,
@@ -172,7 +173,8 @@ def verify_backup(
                     + (" ..." if len(v.problems) > 5 else "")
                 )
     except DbsealError as exc:
-        v.result = "error" if isinstance(exc, CheckNotRun) else "failed"
+        # a checker that could not run (no MariaDB, KMS unreachable) is not a bad backup
+        v.result = "error" if isinstance(exc, CheckNotRun | KmsError) else "failed"
         v.error_class, v.exit_code = type(exc).__name__, exc.exit_code
         if not v.problems:
             v.problems = [exc.message]

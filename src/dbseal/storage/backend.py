@@ -88,6 +88,18 @@ class Backend(Protocol):
         """Delete an object; deleting a missing object succeeds."""
         ...
 
+    def prepare(self) -> None:
+        """Make the repository's location usable (directories, bucket check); idempotent."""
+        ...
+
+    def leftovers(self) -> builtins.list[str]:
+        """Descriptions of incomplete writes (temporary files, unfinished multipart uploads)."""
+        ...
+
+    def clean_leftovers(self) -> int:
+        """Remove incomplete writes; returns how many were removed. Never touches complete objects."""
+        ...
+
 
 def iter_chunks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
     while block := fh.read(size):

@@ -40,6 +40,9 @@ class LocalBackend:
     def path(self, handle: Handle) -> str:
         return os.path.join(self.root, _DIRS[handle.kind], handle.name)
 
+    def prepare(self) -> None:
+        self.create_layout()
+
     def create_layout(self) -> None:
         try:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
@@ -178,3 +181,11 @@ class LocalBackend:
         for dirpath, _dirs, files in os.walk(self.root):
             out += [os.path.join(dirpath, f) for f in files if f.endswith(_TMP_SUFFIX)]
         return sorted(out)
+
+    def clean_leftovers(self) -> int:
+        n = 0
+        for path in self.leftovers():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                n += 1
+        return n
