@@ -32,6 +32,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- RepositoryError (15)
     |   +-- BackupNotFound
     +-- PolicyViolation (16)
+    +-- LockHeld (19)
     +-- IntegrityFailure (30)
     +-- DataMismatch (31)
     +-- CheckNotRun (32)
@@ -238,6 +239,12 @@ class KeyDestroyed(NoMatchingKey):
     exit_code = 18
     summary = "the key that opens this backup was destroyed (crypto-shredded)"
     hint = "this backup is unrecoverable unless another recipient (e.g. an offline escrow key) can open it"
+
+
+class LockHeld(DbsealError):
+    exit_code = 19
+    summary = "the repository is locked by another pruning process"
+    hint = "wait for it to finish; a lock whose holder died expires by itself"
 
 
 class SandboxError(DbsealError):

@@ -113,6 +113,12 @@ def verify(
     )  # fmt: skip
 
 
+def passed(res: CliResult) -> CliResult:
+    """Exit 0; on failure show the report (verify explains itself on stdout)."""
+    assert res.rc == 0, f"dbseal {' '.join(res.args)}: exit {res.rc}: {res.stdout}{res.stderr}"
+    return res
+
+
 def verify_json(res: CliResult, code: int) -> list[dict[str, Any]]:
     assert res.rc == code, f"dbseal {' '.join(res.args)}: exit {res.rc}: {res.stdout}{res.stderr}"
     assert "Traceback" not in res.stderr
@@ -290,12 +296,12 @@ def test_a_good_backup_verifies_at_every_level_and_each_run_is_recorded(
     assert [(v["backup_id"], v["level"], v["result"]) for v in first] == [(bid, "integrity", "ok")]
     (first_record,) = record_files(repo, bid)
     first_bytes = first_record.read_bytes()
-    again = verify(vuser, repo, bid, level="integrity").ok()
+    again = passed(verify(vuser, repo, bid, level="integrity"))
     assert re.match(rf"{bid}\s+integrity\s+OK\s", again.stdout), again.stdout
     dec = verify_json(verify(vuser, repo, bid, level="decrypt", key=key, extra=("--json",)), 0)
     assert dec[0]["level"] == "decrypt" and dec[0]["result"] == "ok" and dec[0]["exit_code"] == 0
 
-    rst = verify(vuser, repo, bid, level="restore", key=key, env=in_tmp(sandbox_tmp)).ok()
+    rst = passed(verify(vuser, repo, bid, level="restore", key=key, env=in_tmp(sandbox_tmp)))
     assert leftovers(sandbox_tmp) == []  # the throwaway server is gone
     lines = rst.stdout.splitlines()
     assert re.match(rf"{bid}\s+restore\s+OK\s.*\(restore \d+\.\d+ s\)", lines[0]), rst.stdout
@@ -446,7 +452,7 @@ def test_decrypt_level_catches_a_manifest_edited_without_the_key(
     doc["tables"][0]["rows"] += 1  # e.g. to hide a lost row from a later restore check
     path.write_text(json.dumps(doc))
     # integrity cannot tell (documented: the manifest's MAC needs the key)
-    verify(vuser, repo, bid, level="integrity").ok()
+    passed(verify(vuser, repo, bid, level="integrity"))
     res = verify_json(
         verify(vuser, repo, bid, level="decrypt", key=vuser.identity, extra=("--json",)), 30
     )
@@ -600,8 +606,8 @@ def test_reseal_helper_round_trips(vuser: DbsealUser, repo: Path, ids: list[str]
     reseal(
         repo, ids[0], vuser.identity, lambda p: p.replace(b"-- MariaDB dump", b"-- MariaDB dumq")
     )
-    verify(vuser, repo, ids[0], level="integrity").ok()
-    verify(vuser, repo, ids[0], level="decrypt", key=vuser.identity).ok()
+    passed(verify(vuser, repo, ids[0], level="integrity"))
+    passed(verify(vuser, repo, ids[0], level="decrypt", key=vuser.identity))
 
 
 def test_a_dump_that_stopped_early_fails_verification(
@@ -609,7 +615,7 @@ def test_a_dump_that_stopped_early_fails_verification(
 ) -> None:
     bid = ids[0]
     reseal(repo, bid, vuser.identity, cut_mid_insert)
-    verify(vuser, repo, bid, level="integrity").ok()  # consistent: the insider re-sealed it
+    passed(verify(vuser, repo, bid, level="integrity"))  # consistent: the insider re-sealed it
     res = verify(vuser, repo, bid, level="restore", key=vuser.identity, env=in_tmp(sandbox_tmp))
     assert res.rc == 30, res.stdout + res.stderr
     assert "completion marker" in res.stdout and "stopped early" in res.stdout
@@ -624,8 +630,8 @@ def test_restore_level_counts_rows_a_forged_complete_dump_lost(
 ) -> None:
     bid = ids[0]
     reseal(repo, bid, vuser.identity, drop_half_the_rows)
-    verify(vuser, repo, bid, level="integrity").ok()
-    verify(vuser, repo, bid, level="decrypt", key=vuser.identity).ok()
+    passed(verify(vuser, repo, bid, level="integrity"))
+    passed(verify(vuser, repo, bid, level="decrypt", key=vuser.identity))
     res = verify(
         vuser, repo, bid, level="restore", key=vuser.identity, extra=("--json",),
         env=in_tmp(sandbox_tmp),
@@ -649,8 +655,8 @@ def test_restore_level_catches_a_changed_value_the_other_levels_cannot(
     bid = ids[0]
     reseal(repo, bid, vuser.identity, change_one_value)
     # the insider re-sealed correctly: the keyless and the keyed checks pass
-    verify(vuser, repo, bid, level="integrity").ok()
-    verify(vuser, repo, bid, level="decrypt", key=vuser.identity).ok()
+    passed(verify(vuser, repo, bid, level="integrity"))
+    passed(verify(vuser, repo, bid, level="decrypt", key=vuser.identity))
     res = verify(vuser, repo, bid, level="restore", key=vuser.identity, env=in_tmp(sandbox_tmp))
     assert res.rc == 31, res.stdout + res.stderr
     lines = res.stdout.splitlines()
@@ -686,7 +692,7 @@ def test_a_dump_the_server_refuses_is_a_bad_backup(
         return cut_mid_insert(plain) + b"\n" + tail
 
     reseal(repo, bid, vuser.identity, cut_keep_marker)
-    verify(vuser, repo, bid, level="decrypt", key=vuser.identity).ok()
+    passed(verify(vuser, repo, bid, level="decrypt", key=vuser.identity))
     res = verify(
         vuser, repo, bid, level="restore", key=vuser.identity, extra=("--json",),
         env=in_tmp(sandbox_tmp),

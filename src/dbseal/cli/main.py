@@ -373,6 +373,24 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("verify_commands", "cmd_verify"))
 
+    repo_cmd = sub.add_parser("repo", help="repository maintenance")
+    rsub = repo_cmd.add_subparsers(dest="repo_command", required=True, parser_class=_Parser)
+    p = rsub.add_parser(
+        "check", help="report (and with --clean remove) what interrupted writes left"
+    )
+    _repo_opts(p)
+    p.add_argument(
+        "--clean", action="store_true", help="remove leftovers and orphans older than --min-age"
+    )
+    p.add_argument(
+        "--min-age",
+        default="1h",
+        metavar="DURATION",
+        help="orphans younger than this may belong to a running backup (default 1h)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_lazy("repo_commands", "cmd_repo_check"))
+
     secret = sub.add_parser("secret", help="credentials sealed in the repository")
     ssub = secret.add_subparsers(dest="secret_command", required=True, parser_class=_Parser)
     p = ssub.add_parser("set", help="seal a secret (e.g. a database password) into the repository")

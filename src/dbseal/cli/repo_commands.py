@@ -233,3 +233,29 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 __all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo"]
+
+
+def cmd_repo_check(args: argparse.Namespace) -> int:
+    from dbseal.catalog.check import check_repository
+    from dbseal.cli.verify_commands import parse_duration
+
+    apply_config(args, None)
+    repo = open_repo(args.repo, args)
+    report = check_repository(repo, parse_duration(args.min_age).total_seconds(), args.clean)
+    if args.json:
+        print(json.dumps(vars(report) | {"clean": report.clean}, indent=2))
+    else:
+        for title, items in (
+            ("incomplete writes", report.leftovers),
+            ("orphaned objects (no manifest)", report.orphans),
+            ("recent orphans (a backup may still be running; kept)", report.young_orphans),
+            ("backups with missing objects", report.missing),
+        ):
+            if items:
+                print(f"{title}:")
+                print("\n".join(f"  {i}" for i in items))
+        if args.clean:
+            print(f"removed {report.cleaned} leftover(s) and orphan(s)")
+        elif report.clean:
+            print(f"repository {repo.backend.location}: nothing left behind, every backup complete")
+    return 0 if report.clean or (args.clean and not report.missing) else 14
