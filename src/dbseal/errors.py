@@ -29,6 +29,9 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- StorageError (14)
     |   +-- ObjectNotFound
     |   +-- ObjectExists
+    |   +-- StorageUnavailable (45)
+    |   +-- ReceiverRefused (50)
+    |   +-- ReceiverTLSError (51)
     +-- RepositoryError (15)
     |   +-- BackupNotFound
     +-- PolicyViolation (16)
@@ -192,6 +195,37 @@ class ObjectNotFound(StorageError):
 class ObjectExists(StorageError):
     summary = "an object already exists and is never overwritten"
     hint = "this is a name collision; run the command again"
+
+
+class StorageUnavailable(StorageError):
+    """A failure that may pass by itself (timeout, refused connection, throttling, 5xx).
+
+    The retrying backend wrapper (``dbseal.storage.retry``) retries exactly these.
+    """
+
+    exit_code = 45
+    summary = "the repository storage did not answer, or asked to slow down (transient)"
+    hint = "run the command again later; if it persists, check the network path and the endpoint"
+
+
+class ReceiverRefused(StorageError):
+    exit_code = 50
+    summary = "the backup receiver (`dbseal serve`) refused the request"
+    hint = (
+        "the message says why: an --append-only receiver never deletes or overwrites "
+        "(run forget, rewrap or secret set on the receiver host against its repository); "
+        "a client not in --allow needs a certificate with an allowed name"
+    )
+
+
+class ReceiverTLSError(StorageError):
+    exit_code = 51
+    summary = "mutual TLS with the backup receiver failed"
+    hint = (
+        "check --tls-ca (the CA of the receiver's certificate), the host name in the receiver's "
+        "certificate, and --tls-cert/--tls-key (unexpired, signed by the receiver's --client-ca); "
+        "the receiver's log names the reason it refused a client"
+    )
 
 
 class RepositoryError(DbsealError):

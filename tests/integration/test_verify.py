@@ -438,11 +438,6 @@ def test_integrity_and_decrypt_levels_catch_a_damaged_backup(
     assert all(r["problems"] for r in records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ops/verify.py verify_backup calls unlock_backup() outside _decrypt_level's "
-    "error translation, so a manifest MAC failure (HeaderCorrupted) exits 6, not 30",
-)
 def test_decrypt_level_catches_a_manifest_edited_without_the_key(
     vuser: DbsealUser, repo: Path, ids: list[str]
 ) -> None:
@@ -674,12 +669,6 @@ def test_restore_level_catches_a_changed_value_the_other_levels_cannot(
     assert (last["level"], last["result"]) == ("restore", "failed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a dump the throwaway server refuses exits 26 (RestoreFailed), outside "
-    "verify's codes 0/5/30/31/32: ops/verify_restore.py _restore_and_compare does not "
-    "translate RestoreFailed from apply_backup",
-)
 def test_a_dump_the_server_refuses_is_a_bad_backup(
     vuser: DbsealUser, repo: Path, ids: list[str], sandbox_tmp: Path
 ) -> None:
@@ -725,12 +714,6 @@ def test_throwaway_server_that_cannot_start_leaves_nothing_behind(
     assert (last["level"], last["result"]) == ("restore", "error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the CheckNotRun message embeds the multi-line tail of mariadbd's error log "
-    "(ops/verify_restore.py throwaway_check via SandboxError.message) and "
-    "cli/verify_commands.py _human prints it raw, so the error spans several lines",
-)
 def test_throwaway_server_that_cannot_start_is_reported_on_one_line(
     vuser: DbsealUser, repo: Path, ids: list[str], sandbox_tmp: Path
 ) -> None:
@@ -753,15 +736,7 @@ def big_repo(vuser: DbsealUser, mariadb: MariaDBSandbox, big_db: str) -> tuple[P
     "sig",
     [
         signal.SIGINT,
-        pytest.param(
-            signal.SIGTERM,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: dbseal installs no SIGTERM handler (cli/main.py); SIGTERM ends "
-                "the process without running throwaway_check's finally, so the mariadbd "
-                "(own session) and its dbseal-sandbox-* directory stay behind",
-            ),
-        ),
+        signal.SIGTERM,
     ],
     ids=["SIGINT", "SIGTERM"],
 )
@@ -919,13 +894,6 @@ def test_verify_all_continues_past_a_damaged_backup(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli/verify_commands.py _select skips manifests that do not parse "
-    "(status 'damaged' is not a good status), so `verify --all` exits 0 over a damaged "
-    "backup; `verify ID` exits 15 (RepositoryError, hint 'create one with dbseal init') "
-    "from verify_backup's repo.manifest() outside its try, not 30, and records nothing",
-)
 def test_verify_all_reports_a_backup_whose_manifest_is_damaged(
     vuser: DbsealUser, repo: Path, ids: list[str]
 ) -> None:

@@ -414,8 +414,17 @@ def _require_keyring(args: argparse.Namespace) -> None:
             )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so `finally` blocks stop child servers and remove temp files."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     harden_process()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     try:
         args = build_parser().parse_args(argv)
         _require_keyring(args)

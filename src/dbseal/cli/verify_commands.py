@@ -36,7 +36,8 @@ def _select(repo: Any, args: argparse.Namespace) -> list[str]:
             cutoff = (datetime.datetime.now(datetime.UTC) - parse_duration(args.since)).isoformat()
         out = []
         for m in repo.manifests():
-            if m.get("status") not in mf.GOOD_STATUSES:
+            # good backups, and damaged manifests (verify reports those as integrity failures)
+            if m.get("status") not in (*mf.GOOD_STATUSES, "damaged"):
                 continue
             if cutoff and str(m.get("started", "")) < cutoff:
                 continue

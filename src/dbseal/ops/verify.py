@@ -33,6 +33,7 @@ from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle, log_handle
 from dbseal.crypto.recipients import Identity
 from dbseal.errors import (
+    BackupNotFound,
     CheckNotRun,
     DataMismatch,
     DbsealError,
@@ -40,6 +41,7 @@ from dbseal.errors import (
     IntegrityFailure,
     KmsError,
     NoMatchingKey,
+    RepositoryError,
     SandboxError,
     StorageError,
     TruncatedData,
@@ -148,9 +150,16 @@ def verify_backup(
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
     v = Verification(bid, level, started.isoformat())
-    manifest = repo.manifest(bid)
     key: bytes | None = None
     try:
+        try:
+            manifest = repo.manifest(bid)
+        except RepositoryError as exc:
+            if isinstance(exc, BackupNotFound):
+                raise
+            raise IntegrityFailure(
+                f"backup {bid}: its manifest is damaged ({exc.message})"
+            ) from None
         reporter.event(
             "restore.phase",
             label=f"verify {bid} ({level})",
@@ -158,7 +167,7 @@ def verify_backup(
         )
         check_integrity_level(repo, bid, lambda n: reporter.event("progress", bytes=n))
         if level in ("decrypt", "restore"):
-            key = unlock_backup(repo, bid, identities)
+            key = _unlock(repo, bid, identities)
             _decrypt_level(repo, bid, identities, reporter)
         if level == "restore":
             if restore_check is None:
@@ -177,12 +186,22 @@ def verify_backup(
         v.result = "error" if isinstance(exc, CheckNotRun | KmsError) else "failed"
         v.error_class, v.exit_code = type(exc).__name__, exc.exit_code
         if not v.problems:
-            v.problems = [exc.message]
+            v.problems = [" | ".join(exc.message.splitlines())]
     finally:
         reporter.event("restore.end", id=bid)
     v.duration_s = round(time.monotonic() - t0, 3)
     record(repo, v, key)
     return v
+
+
+def _unlock(repo: Repository, bid: str, identities: Sequence[Identity]) -> bytes:
+    """The data key; a manifest or header edited without the key is an integrity failure."""
+    try:
+        return unlock_backup(repo, bid, identities)
+    except (NoMatchingKey, KmsError):
+        raise
+    except (FormatError, StorageError) as exc:
+        raise IntegrityFailure(f"backup {bid}: {exc.message}") from None
 
 
 def _decrypt_level(

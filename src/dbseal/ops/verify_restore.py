@@ -23,7 +23,7 @@ from typing import Any
 from dbseal.catalog.repository import Repository
 from dbseal.crypto.recipients import Identity
 from dbseal.crypto.secret import Secret
-from dbseal.errors import CheckNotRun, DatabaseError, SandboxError
+from dbseal.errors import CheckNotRun, DatabaseError, DataMismatch, RestoreFailed, SandboxError
 from dbseal.monitoring.reporter import Reporter
 from dbseal.ops.restore import apply_backup
 from dbseal.sources.connect import connect
@@ -95,9 +95,18 @@ def _restore_and_compare(
         expected_bytes=manifest.get("sizes", {}).get("raw"),
     )
     t0 = time.monotonic()
-    apply_backup(
-        repo, bid, identities, MysqlClientSink(target, password), byte_filter, reporter, manifest
-    )
+    try:
+        apply_backup(
+            repo,
+            bid,
+            identities,
+            MysqlClientSink(target, password),
+            byte_filter,
+            reporter,
+            manifest,
+        )
+    except RestoreFailed as exc:
+        raise DataMismatch(f"backup {bid} does not restore: {exc.message}") from None
     restore_s = round(time.monotonic() - t0, 3)
     expected_tables, expected_objects = _expected(manifest)
     conn = connect(target, password)
