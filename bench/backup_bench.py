@@ -518,7 +518,13 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         [S(*backup_cmd[:2], "--repo", str(repo_nock), *backup_cmd[2:])],
         after=backup_facts(repo_nock),
     )
-    backups = [a, b, b1, b2]
+    b3 = Measure(
+        "b3",
+        "b. dbseal backup, checksums off, --compress zstd:1",
+        [S(*backup_cmd[:2], "--repo", str(repo_nock), *backup_cmd[2:], "--compress", "zstd:1")],
+        after=backup_facts(repo_nock),
+    )
+    backups = [a, b, b1, b2, b3]
     c: Measure | None = None
     if shutil.which("restic"):
         c = Measure(
@@ -535,7 +541,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
     Runner(server, work, args.quiet_timeout).rounds(backups, args.runs)
     a.size_bytes = dump_sql.stat().st_size
     dump_bytes = a.size_bytes
-    for m in (b, b1, b2):
+    for m in (b, b1, b2, b3):
         man = m.best.extra["manifest"]
         m.size_bytes = int(man["sizes"]["stored"])
     if c is not None:
@@ -623,6 +629,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         _backup_row(b, a),
         Row(b1, a, informative=True),
         Row(b2, a, informative=True),
+        Row(b3, a, informative=True),
     ]
     if c is not None:
         rows.append(Row(c, a))

@@ -6,16 +6,11 @@ Without the MariaDB binaries the tests are skipped on a workstation, but fail un
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,110 +323,4 @@ def tmp_files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.dbseal-tmp"))
 
 
-# -- AWS KMS: moto's server, a real KMS HTTP API on loopback (test_kms.py) ------------------
-
-# moto (5.x) accepts Encrypt and Decrypt under a disabled key or one pending deletion;
-# AWS refuses them with DisabledException / KMSInvalidStateException. The server runs
-# with this small addition so the tests see AWS's answers. Nothing of dbseal is patched.
-_MOTO_LAUNCHER = """
-import sys
-from moto.core.exceptions import JsonRESTError
-from moto.kms.models import KmsBackend
-from moto.server import main
-
-def _check_state(backend, key_id):
-    key = backend.keys[backend.any_id_to_key_id(key_id)]
-    if key.key_state == "Disabled":
-        raise JsonRESTError("DisabledException", f"{key.arn} is disabled.")
-    if key.key_state != "Enabled":
-        raise JsonRESTError("KMSInvalidStateException", f"{key.arn} is pending deletion.")
-
-_encrypt, _decrypt = KmsBackend.encrypt, KmsBackend.decrypt
-
-def encrypt(self, key_id, plaintext, encryption_context):
-    _check_state(self, key_id)
-    return _encrypt(self, key_id, plaintext, encryption_context)
-
-def decrypt(self, ciphertext_blob, encryption_context, key_id=None):
-    plaintext, arn = _decrypt(self, ciphertext_blob, encryption_context, key_id)
-    _check_state(self, arn)
-    return plaintext, arn
-
-KmsBackend.encrypt, KmsBackend.decrypt = encrypt, decrypt
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-@dataclass(frozen=True)
-class MotoServer:
-    """A running `moto_server`: its process and its loopback port."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def free_port() -> int:
-    """A loopback TCP port that nothing listens on (at the time of asking)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def run_moto_server(timeout: float = 20) -> Iterator[MotoServer]:
-    """Start moto's server (a subprocess) on 127.0.0.1 and a free port; stop it afterwards."""
-    try:
-        import moto.server  # noqa: F401 - only checks that it is installed
-    except ImportError:
-        message = "moto[server] is missing: pip install -e '.[dev]'"
-        if _in_ci():
-            pytest.fail(f"{message} (CI is set)")
-        pytest.skip(message)
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _MOTO_LAUNCHER, "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while not _port_open(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"moto_server did not start: {log.read()[-2000:]!r}")
-                time.sleep(0.05)
-            yield MotoServer(proc, port)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    """One moto server for the session; tests make their own keys (create_key) in it."""
-    with run_moto_server() as server:
-        yield server
-
-
-@pytest.fixture
-def moto_server_factory() -> Callable[[], contextlib.AbstractContextManager[MotoServer]]:
-    """``with moto_server_factory() as server:`` a private server (to test start and stop)."""
-    return run_moto_server
+# -- moto's server (AWS KMS and S3 APIs on loopback): `moto_server` in tests/conftest.py ---------

@@ -164,7 +164,7 @@ def test_rewrap_adds_and_removes_an_escrow_recipient(
         user.recipient,
         *ring.opts,
     )
-    assert everything.rc == 5 and "no recipient at all" in everything.stderr
+    assert everything.rc == 16 and "no recipient at all" in everything.stderr
     assert ring.verify(bid) == 0
 
 

@@ -50,7 +50,7 @@ def check_repository(
             if repo.backend.stat(handles[kind](bid)) is None:
                 report.missing.append(f"{bid}: {kind} object missing")
     if clean:
-        report.cleaned = repo.backend.clean_leftovers()
+        report.cleaned = repo.backend.clean_leftovers(min_age_s)
         for entry in report.orphans:
             kind, name = entry.split("/", 1)
             repo.backend.remove(handles[kind](name.removesuffix(_SUFFIX[kind])))

@@ -41,7 +41,9 @@ def store_secret(
         parse_codec("none"),
         {"kind": "secret", "name": name},
     )
-    repo.backend.put(_handle(name), out.getvalue(), overwrite=True)
+    handle = _handle(name)
+    exists = repo.backend.stat(handle) is not None
+    repo.backend.put(handle, out.getvalue(), overwrite=exists)  # new secrets: create-only
 
 
 def load_secret(repo: Repository, name: str, identities: Sequence[Identity]) -> Secret:

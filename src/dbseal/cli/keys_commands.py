@@ -202,11 +202,13 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         raise UsageError("nothing to do", hint="give --to RECIPIENT and/or --remove RECIPIENT")
     ring_id = ring.keyring_id if ring else None
     counts = {"rewrapped": 0, "unchanged": 0, "failed": 0}
+    first_code = 0
     for bid in _targets(repo, args):
         try:
             outcome = rewrap_backup(repo, bid, identities, add, remove, ring_id)
         except DbsealError as exc:
             counts["failed"] += 1
+            first_code = first_code or exc.exit_code
             print(f"{bid}: FAILED: {exc.message}", file=sys.stderr)
             continue
         counts[outcome] += 1
@@ -215,7 +217,7 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
     print(
         f"{counts['rewrapped']} rewrapped, {counts['unchanged']} already as wanted, {counts['failed']} failed (data objects untouched)"
     )
-    return 0 if not counts["failed"] else 5
+    return first_code
 
 
 def cmd_reencrypt(args: argparse.Namespace) -> int:

@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     _key_lifecycle(ksub, sub)
+    _server_commands(sub)
     return parser
 
 
@@ -403,6 +404,51 @@ def _repo_commands(sub: Any) -> None:
     p = ssub.add_parser("list", help="names of the sealed secrets")
     _repo_opts(p)
     p.set_defaults(func=_lazy("backup_commands", "cmd_secret_list"))
+
+
+def _server_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve", help="receive backups from dbseal clients over mutual TLS 1.3 (dbseal+tls://)"
+    )
+    p.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to listen on")
+    p.add_argument(
+        "--repo", required=True, metavar="REPO", help="the repository served: a path or s3://..."
+    )
+    p.add_argument("--cert", required=True, metavar="FILE", help="the receiver's certificate")
+    p.add_argument("--key", required=True, metavar="FILE", help="its private key (0600)")
+    p.add_argument(
+        "--client-ca", required=True, metavar="FILE", help="CA that signs client certificates"
+    )
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="CLIENT_NAME",
+        help="accept only clients whose certificate CN or DNS name is this; repeatable",
+    )
+    p.add_argument(
+        "--append-only",
+        action="store_true",
+        help="clients may add objects but never delete or overwrite them",
+    )
+    p.add_argument("--max-connections", type=int, default=32, metavar="N")
+    p.add_argument("--json", action="store_true", help="JSON lines on stderr instead of text")
+    p.set_defaults(func=_lazy("serve_commands", "cmd_serve"))
+
+    tls = sub.add_parser("tls", help="a small CA for receivers and clients (no PKI needed)")
+    tsub = tls.add_subparsers(dest="tls_command", required=True, parser_class=_Parser)
+    p = tsub.add_parser("init", help="create a CA: ca-cert.pem and ca-key.pem (0600)")
+    p.add_argument("--dir", required=True, metavar="DIR")
+    p.add_argument("--name", metavar="NAME", help="the CA's common name (default: dbseal CA)")
+    p.set_defaults(func=_lazy("tls_commands", "cmd_tls_init"))
+    p = tsub.add_parser("issue", help="issue a server or client certificate signed by the CA")
+    p.add_argument("--dir", required=True, metavar="DIR", help="the CA directory")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--server", metavar="NAME", help="the receiver's host name")
+    who.add_argument("--client", metavar="NAME", help="the client's name (what --allow matches)")
+    p.add_argument("--ip", action="append", metavar="ADDR", help="extra IP address name")
+    p.add_argument("--dns", action="append", metavar="NAME", help="extra DNS name")
+    p.add_argument("--days", type=int, metavar="N", help="validity (default 730)")
+    p.set_defaults(func=_lazy("tls_commands", "cmd_tls_issue"))
 
 
 def _require_keyring(args: argparse.Namespace) -> None:

@@ -201,7 +201,7 @@ class Receiver:
             with self._lock:
                 self._uploads -= 1
 
-    def clean_leftovers(self) -> int:
+    def clean_leftovers(self, min_age_s: float = 3600.0) -> int:
         """Remove incomplete writes, never while an upload is in progress on this receiver."""
         with self._lock:  # no upload can start while cleaning
             if self._uploads:
@@ -210,7 +210,7 @@ class Receiver:
                     "their temporary objects are not leftovers yet",
                     hint="run it again when no backup is running",
                 )
-            return self.backend.clean_leftovers()
+            return self.backend.clean_leftovers(min_age_s)
 
     # -- one connection ---------------------------------------------------------------------
 
@@ -244,6 +244,12 @@ class Receiver:
                 ReceiverHandler(tls, address, self._server, self, peer)
             except OSError:
                 pass  # the client went away; any upload it had running was abandoned
+            except Exception as exc:  # a bug: reported, never printed; other connections go on
+                self.reporter.event(
+                    "receiver.error",
+                    peer=peer_addr,
+                    reason=f"internal error {type(exc).__name__}: {exc}",
+                )
             finally:
                 with self._lock:
                     self._conns.discard(tls)
@@ -260,7 +266,9 @@ class Receiver:
         identity, names = peer_names(tls.getpeercert() or {})
         if self._allow and not names & self._allow:
             peer = Peer(address, identity, names, f"client {identity!r} is not in --allow")
-            self.reporter.event("receiver.refused", peer=address, client=identity, reason=peer.refusal)
+            self.reporter.event(
+                "receiver.refused", peer=address, client=identity, reason=peer.refusal
+            )
         else:
             peer = Peer(address, identity, names)
             self.reporter.event(

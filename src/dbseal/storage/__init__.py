@@ -36,9 +36,10 @@ def open_backend(location: str, tls: TlsClientFiles | None = None) -> Backend:
             raise UsageError(f"file:// URLs name a local path, not host {url.netloc!r}")
         return LocalBackend(url.path)
     if url.scheme == "s3":
+        from dbseal.storage.retry import RetryingBackend
         from dbseal.storage.s3 import S3Backend
 
-        return S3Backend.from_url(location)
+        return RetryingBackend(S3Backend.from_url(location))
     if url.scheme == "dbseal+tls":
         from dbseal.storage.remote import RemoteBackend
 

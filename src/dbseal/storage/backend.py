@@ -96,8 +96,12 @@ class Backend(Protocol):
         """Descriptions of incomplete writes (temporary files, unfinished multipart uploads)."""
         ...
 
-    def clean_leftovers(self) -> int:
-        """Remove incomplete writes; returns how many were removed. Never touches complete objects."""
+    def clean_leftovers(self, min_age_s: float = 3600.0) -> int:
+        """Remove incomplete writes older than ``min_age_s``; returns how many were removed.
+
+        Never touches complete objects; younger incomplete writes may belong to a
+        backup still running on another host and are kept.
+        """
         ...
 
 

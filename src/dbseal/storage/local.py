@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -118,12 +119,7 @@ class LocalBackend:
         with fh:
             if start:
                 fh.seek(start)
-            if length is None:
-                yield fh
-            else:
-                import io
-
-                yield io.BytesIO(fh.read(length))
+            yield fh if length is None else _Limited(fh, length)  # type: ignore[misc]
 
     def get(self, handle: Handle) -> bytes:
         with self.open(handle) as fh:
@@ -182,10 +178,26 @@ class LocalBackend:
             out += [os.path.join(dirpath, f) for f in files if f.endswith(_TMP_SUFFIX)]
         return sorted(out)
 
-    def clean_leftovers(self) -> int:
-        n = 0
+    def clean_leftovers(self, min_age_s: float = 3600.0) -> int:
+        n, now = 0, time.time()
         for path in self.leftovers():
             with contextlib.suppress(FileNotFoundError):
+                if now - os.stat(path).st_mtime < min_age_s:
+                    continue  # a write that may still be running
                 os.unlink(path)
                 n += 1
         return n
+
+
+class _Limited:
+    """A read-only view of the next ``length`` bytes of a file (no buffering of the range)."""
+
+    def __init__(self, fh: BinaryIO, length: int) -> None:
+        self._fh, self._left = fh, length
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._fh.read(self._left if n < 0 else min(n, self._left))
+        self._left -= len(data)
+        return data

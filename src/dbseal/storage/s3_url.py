@@ -225,7 +225,9 @@ def check_endpoint(url: str, what: str) -> str:
     if parts.scheme not in ("http", "https") or not host:
         raise UsageError(f"{what} must be an https:// URL with a host, e.g. https://minio:9000")
     if parts.username is not None or parts.password is not None:
-        raise UsageError(f"{what} contains credentials; they never go in a URL", hint=_CREDENTIALS_HINT)
+        raise UsageError(
+            f"{what} contains credentials; they never go in a URL", hint=_CREDENTIALS_HINT
+        )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(
             f"{what} {_printable(url)!r} must be scheme://host[:port] only",
