@@ -640,3 +640,47 @@ def _retry_list(b: RemoteBackend) -> bool:
         return b.list("data") == []
     except StorageError:
         return False
+
+
+@pytest.mark.mariadb
+def test_key_lifecycle_through_a_receiver(
+    pki: Pki, tmp_path: Path, mariadb: MariaDBSandbox
+) -> None:
+    """Without --append-only, rewrap and shredding work through the receiver with the same commands."""
+    user = DbsealUser(tmp_path / "home")
+    repo = tmp_path / "receiver-repo"
+    db = f"rcvk_{os.urandom(4).hex()}"
+    run_sql(mariadb, f"CREATE DATABASE `{db}`", f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)",
+            f"INSERT INTO `{db}`.t VALUES (1), (2)")  # fmt: skip
+    tls = pki.args("alice")
+    try:
+        with Serve(pki, repo) as serve:
+            url = serve.url()
+            user.run("init", url, "-r", user.recipient, *tls).ok()
+            bid = user.run(*user.backup_args(url, mariadb, db), *tls).ok().stdout.split()[1]  # type: ignore[arg-type]
+            data = repo / "data" / f"{bid}.dbseal"
+            before = (data.read_bytes(), data.stat().st_mtime_ns)
+            other = DbsealUser(tmp_path / "other")
+            user.run(
+                "rewrap", "--repo", url, bid, "--to", other.recipient, "-i", user.identity, *tls
+            ).ok()
+            assert (data.read_bytes(), data.stat().st_mtime_ns) == before, (
+                "rewrap never rewrites data"
+            )
+            other.run(
+                "verify", "--repo", url, bid, "--level", "decrypt", "-i", other.identity, *tls
+            ).ok()
+            user.run(
+                "rewrap", "--repo", url, bid, "--remove", other.recipient, "-i", user.identity, *tls
+            ).ok()
+            assert (
+                other.run(
+                    "verify", "--repo", url, bid, "--level", "decrypt", "-i", other.identity, *tls
+                ).rc
+                == 5
+            )
+            user.run("forget", "--repo", url, bid, "--shred", *tls).ok()
+            assert user.run("list", "--repo", url, "--json", *tls).ok().json()["backups"] == []
+            assert not (repo / "envelopes" / f"{bid}.env").exists()
+    finally:
+        run_sql(mariadb, f"DROP DATABASE IF EXISTS `{db}`")

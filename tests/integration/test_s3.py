@@ -497,3 +497,62 @@ def test_dbseal_backup_verify_restore_on_s3(
         (1, "one"),
         (2, "two"),
     ]
+
+
+@pytest.mark.mariadb
+def test_key_lifecycle_on_s3_rewrites_envelopes_never_data(
+    s3: S3Place, user: DbsealUser, mariadb: Any, scratch_dbs: list[str]
+) -> None:
+    """rotate, rewrap, retire, destroy with the same commands on S3: data objects keep their ETags."""
+    scratch_dbs.append("s3keys")
+    run_sql(
+        mariadb,
+        "CREATE DATABASE s3keys",
+        "CREATE TABLE s3keys.t (id INT PRIMARY KEY)",
+        "INSERT INTO s3keys.t VALUES (1), (2), (3)",
+    )
+    bucket = s3.bucket()
+    repo = s3.url(bucket, "keys")
+    ring = user.home / "ring"
+    ringpass = user.secret_file("ring.pass", "ring passphrase on s3")
+    opts = ["--keyring", ring, "--keyring-passphrase-file", ringpass]
+    user.run("keys", "init", *opts, "--key", "backup").ok()
+    user.run("init", repo, "--keyring", ring, "--key", "backup", "--keyring-passphrase-file", ringpass,
+             "-r", user.recipient).ok()  # fmt: skip
+    ids = [
+        user.backup(repo, mariadb, "s3keys", extra=opts).ok().stdout.split()[1] for _ in range(2)
+    ]
+
+    def etags(kind: str) -> dict[str, str]:
+        listed = s3.client.list_objects_v2(Bucket=bucket, Prefix=f"keys/{kind}/")
+        return {o["Key"]: o["ETag"] for o in listed.get("Contents", [])}
+
+    data_before, envelopes_before = etags("data"), etags("envelopes")
+    assert len(data_before) == 2 and len(envelopes_before) == 2
+    user.run("keys", "rotate", "backup", *opts).ok()
+    status = user.run("keys", "status", *opts, "--repo", repo, "--json").ok().json()
+    assert {(r["version"], r["backups"]) for r in status["keys"]} == {(1, 2), (2, 0)}
+    user.run("keys", "retire", "backup:1", *opts, "--repo", repo).error(16)
+    out = user.run(
+        "rewrap",
+        "--repo",
+        repo,
+        "--all",
+        "--to",
+        "keyring:backup",
+        "--remove",
+        "keyring:backup:1",
+        *opts,
+    ).ok()
+    assert "2 rewrapped" in out.stdout
+    assert etags("data") == data_before, "rewrap never rewrites a data object (same ETags)"
+    assert etags("envelopes") != envelopes_before
+    user.run("keys", "retire", "backup:1", *opts, "--repo", repo).ok()
+    for bid in ids:
+        user.run("verify", "--repo", repo, bid, "--level", "decrypt", *opts).ok()
+    user.run("keys", "destroy", "backup", *opts, "--repo", repo, "--yes-destroy-key-material").ok()
+    gone = user.run("verify", "--repo", repo, ids[0], "--level", "decrypt", *opts)
+    assert gone.rc == 18
+    user.run("verify", "--repo", repo, ids[0], "--level", "decrypt", "-i", user.identity).ok()
+    user.run("forget", "--repo", repo, ids[1], "--shred").ok()
+    assert [b["id"] for b in user.listing(repo)["backups"]] == [ids[0]]
