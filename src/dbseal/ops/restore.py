@@ -18,12 +18,13 @@ from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle
 from dbseal.crypto.recipients import Identity
 from dbseal.errors import CorruptedData, DbsealError, PolicyViolation, TruncatedData
-from dbseal.format.header import read_header
+from dbseal.format.header import MAX_HEADER_LEN, PREAMBLE_LEN, read_header
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
 from dbseal.pipeline import BackgroundHash
 
 COMPLETION_MARKER = b"-- Dump completed"
+HEADER_READ = PREAMBLE_LEN + MAX_HEADER_LEN  # a ranged read that always holds the whole header
 
 
 class Sink(Protocol):
@@ -53,7 +54,7 @@ def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) ->
     """Unwrap a backup's data key (header and envelope only), check its manifest's MAC; returns the key."""
     manifest = repo.manifest(bid)
     envelope = repo.backend.get(envelope_handle(bid))
-    with repo.backend.open(data_handle(bid)) as fh:
+    with repo.backend.open(data_handle(bid), 0, HEADER_READ) as fh:  # the header only
         header = read_header(fh)
     data_key = unwrap_data_key(header, identities, envelope)
     mf.verify(manifest, mf.manifest_key(data_key, header.file_id))

@@ -35,10 +35,16 @@ from dbseal.codecs.base import IterReader
 from dbseal.crypto.recipients import Identity, Recipient, describe_stanza
 from dbseal.errors import CorruptedData, DbsealError, PolicyViolation, UsageError
 from dbseal.format.envelope import Envelope, parse_envelope
-from dbseal.format.header import derive_subkeys, read_header
+from dbseal.format.header import derive_subkeys
 from dbseal.format.stanza import Stanza
 from dbseal.ops.restore import unlock_backup
-from dbseal.ops.seal import new_file_keys, open_sealed, open_sealed_with_key, seal_stream
+from dbseal.ops.seal import (
+    new_file_keys,
+    open_sealed,
+    open_sealed_with_key,
+    seal_stream,
+    unwrap_stanzas,
+)
 from dbseal.storage import Handle
 
 
@@ -104,16 +110,22 @@ def rewrap_backup(
     keyring_id: bytes | None = None,
 ) -> str:
     """Rewrite ``bid``'s key envelope; returns "rewrapped" or "unchanged"."""
-    data_key = unlock_backup(repo, bid, identities)
-    with repo.backend.open(data_handle(bid), 0, 1 << 20) as fh:
-        header = read_header(fh)
+    # Only the key envelope and the manifest are read: the data object is never
+    # touched, so the cost does not depend on the backup's size.
     old = parse_envelope(repo.backend.get(envelope_handle(bid)))
+    data_key = unwrap_stanzas(old.stanzas, old.file_id, identities)
+    mac_key = derive_subkeys(data_key, old.file_id).header_mac
+    old.verify_mac(mac_key)
+    manifest = repo.manifest(bid)
+    if manifest.get("file_id") != old.file_id.hex():
+        raise CorruptedData(f"backup {bid}'s key envelope does not belong to its manifest")
+    mf.verify(manifest, mf.manifest_key(data_key, old.file_id))
     kept = [s for s in old.stanzas if not any(r.matches(s, keyring_id) for r in remove)]
     added: list[Stanza] = []
     for spec, recipient in add:
         if any(spec.matches(s, keyring_id) for s in kept):
             continue
-        added += recipient.wrap(data_key, header.file_id)
+        added += recipient.wrap(data_key, old.file_id)
     stanzas = kept + added
     if stanzas == old.stanzas:
         return "unchanged"
@@ -122,8 +134,7 @@ def rewrap_backup(
             f"rewrapping backup {bid} would leave no recipient at all",
             hint="to make a backup unrecoverable on purpose, use `dbseal forget --shred ID`",
         )
-    mac_key = derive_subkeys(data_key, header.file_id).header_mac
-    new = Envelope(header.file_id, old.header_hash, stanzas).encode(mac_key)
+    new = Envelope(old.file_id, old.header_hash, stanzas).encode(mac_key)
     repo.backend.put(envelope_handle(bid), new, overwrite=True)
     return "rewrapped"
 

@@ -36,7 +36,7 @@ from dbseal.format.header import (
     read_header,
 )
 from dbseal.format.payload import PayloadWriter, Writable, decrypt_payload
-from dbseal.format.stanza import MAX_STANZAS
+from dbseal.format.stanza import MAX_STANZAS, Stanza
 from dbseal.pipeline import BackgroundHash, BackgroundWriter, background
 
 READ_SIZE = 1 << 20
@@ -209,13 +209,21 @@ def unwrap_data_key(
         env = parse_envelope(envelope)
         env.check_matches(header)
         stanzas = env.stanzas
+    key = unwrap_stanzas(stanzas, header.file_id, identities)
+    mac_key = derive_subkeys(key, header.file_id).header_mac
+    header.verify_mac(mac_key)
+    if env is not None:
+        env.verify_mac(mac_key)
+    return key
+
+
+def unwrap_stanzas(
+    stanzas: Sequence[Stanza], file_id: bytes, identities: Sequence[Identity]
+) -> bytes:
+    """The data key from the first identity that opens one of ``stanzas`` (no MAC checked here)."""
     for ident in identities:
-        key = ident.unwrap(stanzas, header.file_id)
+        key = ident.unwrap(stanzas, file_id)
         if key is not None:
-            mac_key = derive_subkeys(key, header.file_id).header_mac
-            header.verify_mac(mac_key)
-            if env is not None:
-                env.verify_mac(mac_key)
             return key
     for ident in identities:  # an identity that knows why it could not open says so
         failure = getattr(ident, "failure", None)
