@@ -684,3 +684,31 @@ def test_key_lifecycle_through_a_receiver(
             assert not (repo / "envelopes" / f"{bid}.env").exists()
     finally:
         run_sql(mariadb, f"DROP DATABASE IF EXISTS `{db}`")
+
+
+@pytest.mark.mariadb
+def test_four_concurrent_backups_through_one_receiver(
+    pki: Pki, tmp_path: Path, mariadb: MariaDBSandbox
+) -> None:
+    user = DbsealUser(tmp_path / "home")
+    db = f"rcvc_{os.urandom(4).hex()}"
+    run_sql(mariadb, f"CREATE DATABASE `{db}`", f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)",
+            f"INSERT INTO `{db}`.t VALUES (1), (2)")  # fmt: skip
+    tls = pki.args("alice")
+    try:
+        with Serve(pki, tmp_path / "repo", "--append-only") as serve:
+            url = serve.url()
+            user.run("init", url, "-r", user.recipient, *tls).ok()
+            procs = [user.spawn(*user.backup_args(url, mariadb, db), *tls) for _ in range(4)]  # type: ignore[arg-type]
+            outputs = [p.communicate(timeout=120) for p in procs]
+            for p, (_, err) in zip(procs, outputs, strict=True):
+                assert p.returncode == 0, err.decode()
+            ids = sorted(out.decode().split()[1] for out, _ in outputs)
+            listing = user.run("list", "--repo", url, "--json", *tls).ok().json()
+            assert sorted(b["id"] for b in listing["backups"]) == ids and len(set(ids)) == 4
+            for bid in ids:
+                user.run(
+                    "verify", "--repo", url, bid, "--level", "decrypt", "-i", user.identity, *tls
+                ).ok()
+    finally:
+        run_sql(mariadb, f"DROP DATABASE IF EXISTS `{db}`")

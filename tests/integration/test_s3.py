@@ -556,3 +556,25 @@ def test_key_lifecycle_on_s3_rewrites_envelopes_never_data(
     user.run("verify", "--repo", repo, ids[0], "--level", "decrypt", "-i", user.identity).ok()
     user.run("forget", "--repo", repo, ids[1], "--shred").ok()
     assert [b["id"] for b in user.listing(repo)["backups"]] == [ids[0]]
+
+
+@pytest.mark.mariadb
+def test_four_concurrent_backups_into_one_bucket(
+    s3: S3Place, user: DbsealUser, mariadb: Any, scratch_dbs: list[str]
+) -> None:
+    """No index file: concurrent writers into one S3 repository never lose each other's backups."""
+    scratch_dbs.append("s3conc")
+    run_sql(mariadb, "CREATE DATABASE s3conc", "CREATE TABLE s3conc.t (id INT PRIMARY KEY)",
+            "INSERT INTO s3conc.t VALUES (1), (2)")  # fmt: skip
+    repo = s3.url(s3.bucket(), "conc")
+    user.run("init", repo, "-r", user.recipient).ok()
+    procs = [user.spawn(*user.backup_args(repo, mariadb, "s3conc")) for _ in range(4)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err.decode()
+    ids = sorted(out.decode().split()[1] for out, _ in outputs)
+    listing = user.listing(repo)
+    assert sorted(b["id"] for b in listing["backups"]) == ids and len(set(ids)) == 4
+    assert {b["status"] for b in listing["backups"]} == {"ok"}
+    for bid in ids:
+        user.run("verify", "--repo", repo, bid, "--level", "decrypt", "-i", user.identity).ok()
