@@ -82,6 +82,7 @@ REPO = BENCH_DIR.parent
 START, END = "<!-- remote-bench:start -->", "<!-- remote-bench:end -->"
 NOTES_START, NOTES_END = "<!-- remote-bench-notes:start -->", "<!-- remote-bench-notes:end -->"
 BUCKET, PREFIX = "dbseal-bench", "repo"
+TINY = "tiny"  # a two-row database: backups whose cost is all fixed
 LOOPBACK = "127.0.0.1"
 WALL_TARGET = 1.15  # remote backup wall / local backup wall (issue 5)
 RSS_TARGET_MB = 300.0  # peak RSS of the dbseal process (issue 5)
@@ -532,16 +533,15 @@ def _bench(
         doc: dict[str, Any] = json.loads((base / "manifests" / f"{bid}.json").read_text())
         return doc
 
-    source = f"mysql://root@127.0.0.1:{sb.port}/{DB}"
     db_tls = ["--ssl-mode", SSL_MODE, "--ssl-ca", str(sb.ca_cert)]
 
-    def backup_argv(kind: str) -> list[str]:
+    def backup_argv(kind: str, db: str = DB) -> list[str]:
         return [
             dbseal,
             "backup",
             *repo_args[kind],
             "--source",
-            source,
+            f"mysql://root@127.0.0.1:{sb.port}/{db}",
             "--password-file",
             str(pwfile),
             *db_tls,
@@ -557,6 +557,20 @@ def _bench(
         man = manifest(kind, _backup_id(warm.stdout))
         dump_bytes = int(man["sizes"]["raw"])
     log(f"the dump is {dump_bytes / MB:.1f} MB")
+
+    # --- a tiny database, backed up once into each repository: the fixed cost of a verify
+    server.execute(
+        f"CREATE DATABASE `{TINY}`",
+        f"CREATE TABLE `{TINY}`.t (id INT PRIMARY KEY, v VARCHAR(20))",
+        f"INSERT INTO `{TINY}`.t VALUES (1, 'one'), (2, 'two')",
+    )
+    tiny_id: dict[str, str] = {}
+    for kind in KINDS:
+        tiny = subprocess.run(backup_argv(kind, TINY), capture_output=True, text=True, env=env)
+        if tiny.returncode != 0:
+            raise RuntimeError(f"tiny backup ({kind}) failed:\n{tiny.stdout}{tiny.stderr}")
+        tiny_id[kind] = _backup_id(tiny.stdout)
+    tiny_bytes = int(manifest("local", tiny_id["local"])["sizes"]["stored"])
 
     def after_backup(kind: str) -> Callable[[RunFacts, int], None]:
         def after(facts: RunFacts, _rnd: int) -> None:
@@ -582,18 +596,25 @@ def _bench(
     log(f"backups: {args.runs} interleaved round(s) of {len(backups)}")
     runner.rounds(backups, args.runs)
 
-    # --- verify --level integrity of the newest backup of each repository
+    # --- verify --level integrity of the last backup of each repository, and of its tiny one
+    big_id = {
+        k: str(measures[f"{LETTER[k]}-backup"].runs[-1].extra["manifest"]["id"]) for k in KINDS
+    }
     verifies = []
-    for kind in KINDS:
-        m = Measure(
-            f"{LETTER[kind]}-verify",
-            kind,
-            "verify",
-            f"{LETTER[kind]}. verify --level integrity ← {KIND_LABEL[kind]}",
-            [dbseal, "verify", *repo_args[kind], "latest", "--level", "integrity"],
-        )
-        measures[m.key] = m
-        verifies.append(m)
+    for key, ids, label in (
+        ("verify", big_id, ""),
+        ("verify-tiny", tiny_id, f", {tiny_bytes / 1000:.0f} kB backup (fixed cost)"),
+    ):
+        for kind in KINDS:
+            m = Measure(
+                f"{LETTER[kind]}-{key}",
+                kind,
+                key,
+                f"{LETTER[kind]}. verify --level integrity ← {KIND_LABEL[kind]}{label}",
+                [dbseal, "verify", *repo_args[kind], ids[kind], "--level", "integrity"],
+            )
+            measures[m.key] = m
+            verifies.append(m)
     if args.verify_runs > 0:
         log(f"verify: {args.verify_runs} interleaved round(s) of {len(verifies)}")
         runner.rounds(verifies, args.verify_runs)
@@ -631,7 +652,7 @@ def _bench(
                 dbseal,
                 "restore",
                 *repo_args[kind],
-                "latest",
+                big_id[kind],
                 "--target",
                 f"mysql://root@127.0.0.1:{sb.port}",
                 "--target-password-file",
@@ -667,6 +688,8 @@ def _bench(
         str(tls.client_cert): "ca/bench-cert.pem",
         str(tls.client_key): "ca/bench-key.pem",
         str(sb.port): "$DB_PORT",
+        **{i: "$ID" for i in big_id.values()},
+        **{i: "$TINY_ID" for i in tiny_id.values()},
         dbseal: "dbseal",
     }
     commands = [(m.what, _command(m.argv, names)) for m in measures.values() if m.runs]
@@ -691,7 +714,9 @@ def _bench(
         f"raw (the dump) {sizes['raw'] / MB:.1f} MB, compressed {sizes['compressed'] / MB:.1f} "
         f"MB, stored {sizes['stored'] / MB:.1f} MB ({100 * sizes['stored'] / sizes['raw']:.1f}%), "
         f"codec `{b['codec']}` (the repositories' default), status `{b['status']}`",
-        "every repository holds the same kind of backups: one untimed warm-up, then one per round",
+        "every repository holds the same backups: one untimed warm-up of `shop`, one of the two-row "
+        f"database `{TINY}` (for the fixed-cost verify rows), then one of `shop` per round; "
+        "verify and restore use the last round's (`$ID`)",
     ]
     for kind in KINDS:
         man = measures[f"{LETTER[kind]}-backup"].best.extra["manifest"]
@@ -836,7 +861,7 @@ def render(report: Report, args: argparse.Namespace, machine: list[str]) -> str:
     fs = fs_type(Path(workdir))
     ms = report.measures
     lines = []
-    for op in ("backup", "verify", "restore"):
+    for op in ("backup", "verify", "verify-tiny", "restore"):
         base = ms[f"a-{op}"]
         for kind in KINDS:
             m = ms[f"{LETTER[kind]}-{op}"]
@@ -847,7 +872,8 @@ def render(report: Report, args: argparse.Namespace, machine: list[str]) -> str:
     split_text = (
         "\n\n**Restores, dbseal's own split** (best round; the authenticate pass reads and "
         "decrypts the whole backup once before anything reaches the server, the apply pass "
-        "reads it again and feeds `mariadb`):\n\n"
+        "reads it again and feeds `mariadb`: from S3 and the receiver the data object is "
+        "downloaded twice):\n\n"
         "| what | wall s | authenticate pass s | apply pass s |\n|---|---:|---:|---:|\n"
         + "\n".join(split)
         if split
@@ -901,8 +927,9 @@ receiver for c) used during the run, "mariadbd CPU s" the database server's, bot
 on this machine the loopback server competes with dbseal and mariadbd for the same cores, so
 rows b and c include the server's work, which a real deployment runs on another host.
 "dbseal peak RSS" is GNU time's `%M` (the largest of dbseal and its child); "server peak RSS"
-is the server's `VmHWM` during the run (moto keeps every object in its own memory until it
-exits, up to 16 MiB each before spooling). Before each run mariadbd flushes and goes idle and
+is the server's `VmHWM` during the run (moto keeps objects over 5 MiB in unlinked temporary
+files under `TMPDIR`, but completing a multipart upload assembles the whole object in its memory,
+more than once). Before each run mariadbd flushes and goes idle and
 the benchmark waits for the rest of the machine to use under {QUIET} cores; a run during which
 it used more than {DISTURBED} cores is repeated ({report.repeated} were).
 
