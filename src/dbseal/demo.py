@@ -179,23 +179,14 @@ def demo(server: MariaDBSandbox) -> None:
     step("verify: restore into a throwaway server dbseal starts itself, compare every table")
     run("verify", "--repo", repo, "latest", "--level", "restore", "--keyring", ring, env=env)
 
+    def restore_as(name: str, ok: tuple[int, ...] = (0,)) -> None:
+        target = f"mysql://root@127.0.0.1:{server.port}"
+        run("restore", "--repo", repo, "latest", "--target", target,
+            "--target-password-file", str(dbpass), "--target-ssl-ca", str(server.ca_cert),
+            "-i", str(OUT / "escrow.key"), "--rename-db", f"shop={name}", ok=ok)  # fmt: skip
+
     step("restore on a host with no keyring, using only the escrow key, into a new database name")
-    run(
-        "restore",
-        "--repo",
-        repo,
-        "latest",
-        "--target",
-        f"mysql://root@127.0.0.1:{server.port}",
-        "--target-password-file",
-        str(dbpass),
-        "--target-ssl-ca",
-        str(server.ca_cert),
-        "-i",
-        str(OUT / "escrow.key"),
-        "--rename-db",
-        "shop=shop_restored",
-    )
+    restore_as("shop_restored")
     before, after = counts(server, "shop"), counts(server, "shop_restored")
     print(f"  row counts: shop {before} / shop_restored {after}")
     if before != after:
@@ -205,23 +196,7 @@ def demo(server: MariaDBSandbox) -> None:
     data = next((OUT / "repo" / "data").glob("*.dbseal"))
     flip_byte(data)
     run("verify", "--repo", repo, "latest", "--level", "integrity", ok=(30,))
-    run(
-        "restore",
-        "--repo",
-        repo,
-        "latest",
-        "--target",
-        f"mysql://root@127.0.0.1:{server.port}",
-        "--target-password-file",
-        str(dbpass),
-        "--target-ssl-ca",
-        str(server.ca_cert),
-        "-i",
-        str(OUT / "escrow.key"),
-        "--rename-db",
-        "shop=shop_tampered",
-        ok=(6,),
-    )
+    restore_as("shop_tampered", ok=(6,))
     conn = server.connect()
     with conn.cursor() as cur:
         cur.execute("SHOW DATABASES LIKE 'shop_tampered'")
