@@ -604,6 +604,16 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         before=create_new,
         after=verify("mariadb < dump.sql"),
     )
+    d0p = Measure(
+        "d0p",
+        f"d. cat dump.sql | mariadb {DB_NEW} (peer through a pipe)",
+        [
+            S("cat", str(dump_sql)),
+            S("mariadb", f"--defaults-file={cnf}", *CLIENT_OPTIONS, DB_NEW),
+        ],
+        before=create_new,
+        after=verify("cat dump.sql | mariadb"),
+    )
     d1 = Measure(
         "d1",
         "d. dbseal restore --rename-db",
@@ -618,7 +628,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         before=drop_new,
         after=verify("dbseal restore --no-verify-first"),
     )
-    restores = [d0, d1, d2]
+    restores = [d0, d0p, d1, d2]
     if args.restore_runs > 0:
         log(f"restores: {args.restore_runs} interleaved round(s) of {len(restores)}")
         Runner(server, work, args.quiet_timeout).rounds(restores, args.restore_runs)
@@ -639,6 +649,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         ok = d1.best.wall <= d0.best.wall
         rows += [
             Row(d0),
+            Row(d0p, d0, informative=True),
             Row(d1, d0, "<= 1.0x peer", "yes" if ok else "**no**"),
         ]
         if auth is not None and apply is not None:
