@@ -8,18 +8,20 @@ database (``customers``, ``orders``, ``order_items``: the rows of
 
 a. ``mariadb-dump [dbseal's dump options] shop > dump.sql`` (the peer)
 b. ``dbseal backup`` into a local repository (zstd:3); informative variants with
-   ``--compress zstd:1`` and with the table checksums off (``checksum_max_bytes=0``)
-c. ``mariadb-dump ... | restic backup --stdin`` into a fresh restic repository
-d. ``mariadb shop_restored < dump.sql`` (the peer) against ``dbseal restore latest
-   --rename-db shop=shop_restored`` (and ``--no-verify-first``), with dbseal's own split
-   between its authenticate pass and its apply pass; every restore is checked against
-   the source (row counts; on the last round also dbseal's per-table checksums)
+   ``--compress zstd:1``, with the table checksums off (``checksum_max_bytes=0``), and both
+c. ``mariadb-dump ... | restic backup --stdin`` into a fresh restic repository per run
+d. ``mariadb shop_restored < dump.sql`` (the peer; also fed through ``cat |``) against
+   ``dbseal restore latest --rename-db shop=shop_restored`` (and ``--no-verify-first``),
+   with dbseal's own split between its authenticate pass and its apply pass; every
+   restore is checked against the source (row counts; on the last round also dbseal's
+   per-table checksums against the backup's manifest)
 
 Both dbseal and the peers connect over TCP with TLS (``verify-identity`` against the
 sandbox CA) using the same option-file lines (dbseal's own ``option_lines``). Runs are
 interleaved (a, b, ..., a, b, ...) so that slow drifts of the machine hit every row
 alike; "wall" is the best of ``--runs``. Before every run the server is left to settle
-(dirty pages flushed, CPU idle). CPU is GNU time's user + system of the client
+(dirty pages flushed, CPU idle) and the rest of the machine must be quiet; a run during
+which other processes were busy is repeated. CPU is GNU time's user + system of the client
 processes (children included) plus the ``mariadbd`` CPU used during the run (from
 ``/proc``); peak RSS is GNU time's ``%M``.
 
@@ -44,6 +46,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1014,7 +1017,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is None:
         args.workdir = default_workdir(parse_size(args.size))
 
-    work = Path(tempfile.mkdtemp(prefix="dbseal-bb-", dir=args.workdir))
+    def terminated(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds: the sandbox stops, the directory goes
+
+    signal.signal(signal.SIGTERM, terminated)
+    work = Path(tempfile.mkdtemp(prefix="backup-bench-", dir=args.workdir))
     try:
         if args.git_rev:
             args.dbseal = export_rev(args.git_rev, work / "snapshot")
