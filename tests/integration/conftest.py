@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 from cli.clikit import DBSEAL, clean_env, private_file
+from dbseal.crypto.secret import Secret
 from dbseal.errors import SandboxError
 from dbseal.sandbox import MariaDBSandbox, find_binaries
-from dbseal.sources import SchemaObjects, TableStat, schema_objects, table_stats
+from dbseal.sources import DumpResult, SchemaObjects, TableStat, schema_objects, table_stats
+from dbseal.sources.mysql_url import MySQLTarget
 from dbseal.sources.stats import prepare_session
 
 # `dbseal` as the unprivileged user nobody (a repository it may not write)
@@ -307,6 +309,47 @@ def server_stats(
             table_stats(conn, databases, 1 << 30, rename=rename),
             schema_objects(conn, databases, rename=rename),
         )
+
+
+def tls_target(server: MariaDBSandbox, *databases: str) -> MySQLTarget:
+    """``server`` as root over TCP, TLS verified against its CA, naming ``databases``."""
+    from dbseal.sources.mysql_url import parse_mysql_url
+
+    return parse_mysql_url(
+        f"mysql://root@127.0.0.1:{server.port}/{','.join(databases)}",
+        ssl_mode="verify-identity",
+        ssl_ca=str(server.ca_cert),
+    )
+
+
+def root_password(server: MariaDBSandbox) -> Secret:
+    return Secret(server.root_password.encode())
+
+
+def full_dump(server: MariaDBSandbox, *databases: str) -> tuple[bytes, DumpResult]:
+    """A whole dump of ``databases`` in memory, and its (ok) result."""
+    from dbseal.sources import MysqldumpSource
+
+    with MysqldumpSource(tls_target(server, *databases), root_password(server)).start() as run:
+        data = run.read()
+        result = run.finish()
+    assert result.status == "ok", result.reasons
+    return data, result
+
+
+def redump(
+    server: MariaDBSandbox, databases: Sequence[str], rename: Mapping[str, str] | None = None
+) -> dict[tuple[str, str], int]:
+    """Each table's dump digest as a restore check computes it (re-dumped over the socket)."""
+    from dbseal.sources.mysql_url import parse_mysql_url
+    from dbseal.sources.redump import redump_digests
+
+    target = parse_mysql_url(
+        "mysql://root@localhost", socket=str(server.socket_path), ssl_mode="disabled"
+    )
+    return redump_digests(
+        target, Secret(server.root_password.encode()), list(databases), rename
+    ).digests
 
 
 def manifest_stats(manifest: Mapping[str, Any]) -> tuple[list[TableStat], list[SchemaObjects]]:

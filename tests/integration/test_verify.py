@@ -348,7 +348,7 @@ def test_a_good_backup_verifies_at_every_level_and_each_run_is_recorded(
             rows,
             True,
         )
-        assert t["method"] == "md5-sum64" and t["expected_checksum"] == t["found_checksum"]
+        assert t["method"] == "dump-sha256" and t["expected_checksum"] == t["found_checksum"]
     assert hist[-1]["restore_s"] > 0 and hist[-1]["problems"] == []
 
     # a record edited afterwards no longer authenticates

@@ -39,7 +39,8 @@ class Policy:
     min_kdf_iterations: int = 3
     client_older: str = "warn"  # warn | refuse
     dump_warnings: str = "warn"  # warn | fail
-    checksum_max_bytes: int = 1 << 30
+    checksum_max_bytes: int = 1 << 30  # table_checksum=server only
+    table_checksum: str = "dump"  # dump | server | off (see dbseal.sources.tabledigest)
     max_key_age_days: int = 365  # `dbseal keys status` flags keys older than this for rotation
 
     def check(self) -> None:
@@ -50,13 +51,15 @@ class Policy:
             raise RepositoryError(
                 "invalid policy values (client_older: warn|refuse, dump_warnings: warn|fail)"
             )
+        if self.table_checksum not in ("dump", "server", "off"):
+            raise RepositoryError("invalid policy value (table_checksum: dump|server|off)")
 
 
 @dataclass
 class RepoConfig:
     repository_id: str
     created: str
-    codec: str = "zstd:3"
+    codec: str = "zstd:1"  # hides behind the dump on 2 cores (docs/benchmarks.md)
     recipients: list[str] = field(default_factory=list)  # age1... public keys
     keyring: dict[str, str] | None = None  # {"id": hex, "key": name}
     passphrase: bool = False

@@ -14,7 +14,7 @@ from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.repo_commands import open_repo
 from dbseal.cli.secrets_args import secret_source
-from dbseal.codecs import parse_codec
+from dbseal.codecs import backup_threads, parse_codec
 from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
@@ -102,10 +102,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
         client_older=repo.config.policy.client_older,  # type: ignore[arg-type]
         warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
         checksum_max_bytes=repo.config.policy.checksum_max_bytes,
+        table_checksum=repo.config.policy.table_checksum,  # type: ignore[arg-type]
     )
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
-    codec = parse_codec(args.compress) if args.compress else None
+    codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
     try:
         manifest = run_backup(
             repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
@@ -144,9 +145,12 @@ def _rename_map(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from dbseal.sources.mysql_sink import MysqlClientSink, RenameFilter
+    from dbseal.sources.mysql_sink import RenameFilter
+    from dbseal.sources.parallel_sink import MAX_JOBS, client_sink
 
     apply_config(args, None)
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}", hint="the default is 2")
     repo = open_repo(args.repo, args)
     target = _target(args, args.target, "target-")
     if target.databases:
@@ -171,7 +175,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         repo,
         bid,
         identities,
-        lambda: MysqlClientSink(target, password),
+        lambda: client_sink(target, password, args.jobs),
         byte_filter,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,

@@ -273,14 +273,17 @@ def _repo_commands(sub: Any) -> None:
         help="every backup also gets a passphrase stanza",
     )
     p.add_argument(
-        "--compress", default="zstd:3", metavar="CODEC[:LEVEL]", help="default codec (zstd:3)"
+        "--compress",
+        default="zstd:1",
+        metavar="CODEC[:LEVEL]",
+        help="default codec (zstd:1; zstd:3 stores ~20%% less for more CPU)",
     )
     p.add_argument(
         "--policy",
         action="append",
         metavar="KEY=VALUE",
         help="require_encryption, min_kdf_memory_kib, min_kdf_iterations, client_older=warn|refuse, "
-        "dump_warnings=warn|fail, checksum_max_bytes",
+        "dump_warnings=warn|fail, table_checksum=dump|server|off, checksum_max_bytes",
     )
     p.set_defaults(func=_lazy("repo_commands", "cmd_init"))
 
@@ -346,6 +349,15 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--allow-failed", action="store_true", help="restore a backup recorded as failed"
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=2,
+        metavar="N",
+        help="connections to the target (default 2): the rows of large tables are loaded over "
+        "all of them; 1 feeds one client the dump exactly as it is",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))

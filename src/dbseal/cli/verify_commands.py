@@ -74,16 +74,21 @@ def _human(v: Verification) -> str:
     if v.restore_s is not None:
         head += f" (restore {v.restore_s:.2f} s)"
     lines = [head]
+    notes = []
     for t in v.tables:
         mark = "ok" if t["ok"] else "MISMATCH"
-        check = (
-            ""
-            if t["expected_checksum"] is None
-            else f", checksum {'=' if t['expected_checksum'] == t['found_checksum'] else '!='}"
-        )
+        if t["expected_checksum"] is None:
+            check = ""
+        elif t["found_checksum"] is None:
+            check = ", checksum not compared"
+        else:
+            check = f", checksum {'=' if t['expected_checksum'] == t['found_checksum'] else '!='}"
         lines.append(
             f"    {t['database']}.{t['table']}: {t['found_rows']} rows (expected {t['expected_rows']}{check}) {mark}"
         )
+        if t.get("note") and t["note"] not in notes:
+            notes.append(t["note"])
+    lines += [f"    note: {n}" for n in notes]
     lines += [f"    problem: {p}" for p in v.problems if v.result != "ok"]
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from dbseal.catalog.repository import (
     manifest_handle,
     new_backup_id,
 )
-from dbseal.codecs import Codec, parse_codec
+from dbseal.codecs import Codec, backup_threads, parse_codec
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient, describe_stanza
 from dbseal.errors import DbsealError, DumpFailed, PolicyViolation
@@ -104,7 +104,7 @@ def run_backup(
 ) -> dict[str, Any]:
     """Back up ``source`` into ``repo``; returns the manifest. After recording a failure, raises the cause (preflight) or DumpFailed."""
     reporter = reporter or NullReporter()
-    codec = codec or parse_codec(repo.config.codec)
+    codec = codec or parse_codec(repo.config.codec, threads=backup_threads())
     check_policy(repo, recipients)
     bid, started, t0 = new_backup_id(), _now(), time.monotonic()
     data_key, file_id = new_file_keys()

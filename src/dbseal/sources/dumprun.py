@@ -23,6 +23,8 @@ from types import TracebackType
 from typing import Literal, Self
 
 from dbseal.crypto.secret import Secret
+from dbseal.pipeline import ThreadedWriter
+from dbseal.sources import tabledigest
 from dbseal.sources.connect import TLSInfo
 from dbseal.sources.defaults_file import ClientOptionsFile
 from dbseal.sources.messages import MessageSummary, StderrCollector
@@ -45,7 +47,11 @@ class DumpPolicy:
 
     ``client_older``: a dump client older (major.minor) than the server is a warning or
     refused before dumping. ``warnings``: warnings leave the backup usable or fail it.
-    ``checksum_max_bytes``: larger tables get row counts only (0: never checksum).
+    ``table_checksum``: ``dump`` hashes each table's rows in the dump stream itself
+    (:mod:`dbseal.sources.tabledigest`: no work for the server), ``server`` has the
+    server hash every row (``md5-sum64``, :mod:`dbseal.sources.stats`) in the snapshot,
+    ``off`` records row counts only. ``checksum_max_bytes``: with ``server``, larger
+    tables get row counts only (0: never checksum).
     ``shared_snapshot``: try FLUSH TABLES WITH READ LOCK (waiting at most
     ``lock_wait_timeout`` seconds) so the statistics share the dump's snapshot, holding
     it at most ``start_timeout`` seconds while the dump starts.
@@ -54,6 +60,7 @@ class DumpPolicy:
     client_older: Literal["warn", "refuse"] = "warn"
     warnings: Literal["warn", "fail"] = "warn"
     checksum_max_bytes: int = 1 << 30
+    table_checksum: Literal["dump", "server", "off"] = "dump"
     shared_snapshot: bool = True
     lock_wait_timeout: int = 10
     start_timeout: float = 30.0
@@ -139,6 +146,11 @@ class DumpRun:
         self._tail = b""
         self._result: DumpResult | None = None
         self._notes: list[str] = []
+        self._digester: tabledigest.TableDigester | None = None
+        self._digesting: ThreadedWriter[bytes] | None = None
+        if policy.table_checksum == "dump":
+            self._digester = tabledigest.TableDigester()
+            self._digesting = ThreadedWriter([self._digester.feed], depth=16)
 
     @property
     def pid(self) -> int:
@@ -172,24 +184,35 @@ class DumpRun:
     # -- the stream ------------------------------------------------------------------
 
     def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes of the dump (all the rest if ``n < 0``); ``b""`` at the end."""
-        out = bytearray()
+        """Up to ``n`` bytes of the dump (all the rest if ``n < 0``); ``b""`` at the end.
+
+        With ``n >= 0`` it returns ``n`` bytes unless the dump ends first (full blocks keep
+        the per-block work of the stages behind it small).
+        """
+        if n < 0:
+            pieces = []
+            while piece := self.read(READ_BLOCK):
+                pieces.append(piece)
+            return b"".join(pieces)
+        if n == 0:
+            return b""
+        chunks: list[bytes] = []
         if self._ahead:
-            take = len(self._ahead) if n < 0 else min(n, len(self._ahead))
-            out += self._ahead[:take]
-            del self._ahead[:take]
-        while (n < 0 or len(out) < n) and not self._eof:
-            want = READ_BLOCK if n < 0 else min(n - len(out), READ_BLOCK)
-            chunk = os.read(self._fd, want)
-            if not chunk:
-                self._eof = True
-                break
-            out += chunk
-            self._options.remove()
-        data = bytes(out)
-        self._bytes += len(data)
+            chunks.append(bytes(self._ahead[:n]))
+            del self._ahead[:n]
+        got = len(chunks[0]) if chunks else 0
+        while got < n and not self._eof:
+            chunk = os.read(self._fd, min(n - got, READ_BLOCK))
+            self._eof = not chunk
+            chunks.append(chunk)
+            got += len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if data:
+            self._options.remove()
+            self._bytes += len(data)
             self._tail = (self._tail + data[-TAIL_KEEP:])[-TAIL_KEEP:]
+            if self._digesting is not None:
+                self._digesting.write(data)
         return data
 
     def readable(self) -> bool:
@@ -214,6 +237,8 @@ class DumpRun:
                 f"the dump program did not exit {_EXIT_WAIT:.0f} s after its output ended"
             )
         stderr, summary = self._stderr.finish()
+        if self._digesting is not None:
+            self._digesting.close()
         failed_early = rc != 0 or summary.errors > 0
         if not failed_early:
             self._snapshot.wait()
@@ -231,6 +256,8 @@ class DumpRun:
             self._proc.wait()
             self._stderr.finish(timeout=5)
             self._snapshot.close(abort=True)
+            if self._digesting is not None:
+                self._digesting.abort()
         finally:
             # The pipes stay open: another thread may still be in read(); it now gets EOF.
             self._options.remove()
@@ -247,6 +274,12 @@ class DumpRun:
         self.abort()
 
     # -- the verdict -----------------------------------------------------------------
+
+    def _tables(self) -> tuple[TableStat, ...]:
+        """The snapshot's row counts, with each table's digest of the dump when there is one."""
+        if self._digester is None:
+            return tuple(self._snapshot.tables)
+        return tuple(tabledigest.with_digests(self._snapshot.tables, self._digester.digests()))
 
     def _redact(self, data: bytes) -> bytes:
         if self._password is not None and len(self._password) >= 4:
@@ -297,7 +330,7 @@ class DumpRun:
             server_version=self._pre.server_version,
             tls=self._pre.tls,
             databases=self._pre.databases,
-            tables=tuple(snap.tables) if not failures else (),
+            tables=self._tables() if not failures else (),
             objects=tuple(snap.objects) if not failures else (),
             snapshot=snap.kind,
             raw_bytes=self._bytes,

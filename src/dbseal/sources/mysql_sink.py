@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 from dbseal.crypto.secret import Secret
 from dbseal.errors import RestoreFailed
@@ -51,6 +53,47 @@ CLIENT_OPTIONS: tuple[str, ...] = (
 _EXIT_WAIT = 600.0
 
 
+class _SyncMarks:
+    """Reads a client's standard output for the tokens :meth:`MysqlClientSink.sync` sends."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        assert pipe is not None
+        self._pipe = pipe
+        self._prefix = f"dbseal-sync-{os.urandom(6).hex()}-"
+        self._count = 0
+        self._seen = 0
+        self._closed = False
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="dbseal-restore-stdout", daemon=True).start()
+
+    def next_token(self) -> str:
+        self._count += 1
+        return f"{self._prefix}{self._count}"
+
+    def _run(self) -> None:
+        mark = self._prefix.encode()
+        try:
+            for line in self._pipe:
+                at = line.find(mark)
+                if at >= 0:
+                    n = int(line[at + len(mark) :].strip() or b"0")
+                    with self._cond:
+                        self._seen = max(self._seen, n)
+                        self._cond.notify_all()
+        except (OSError, ValueError):
+            pass
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def wait(self, token: str) -> bool:
+        """True once ``token`` came back; False if the client's output ended first."""
+        n = int(token.rsplit("-", 1)[1])
+        with self._cond:
+            self._cond.wait_for(lambda: self._seen >= n or self._closed)
+            return self._seen >= n
+
+
 @dataclass(frozen=True)
 class SinkResult:
     tool: str
@@ -70,6 +113,8 @@ class MysqlClientSink:
         target: MySQLTarget,
         password: Secret | None,
         byte_filter: RenameFilter | None = None,
+        syncable: bool = False,
+        checked: bool = False,
     ) -> None:
         self.target = target
         self._password = password
@@ -78,13 +123,15 @@ class MysqlClientSink:
         self._started = datetime.datetime.now(datetime.UTC)
         self._result: SinkResult | None = None
         self.tool: Tool = find_tool(CLIENT_PROGRAMS)
-        connect(target, password).close()  # login and TLS problems surface here, clearly
+        if not checked:
+            connect(target, password).close()  # login and TLS problems surface here, clearly
         self._options = ClientOptionsFile(target, password, self.tool.flavor).__enter__()
+        extra = ["--unbuffered"] if syncable else []
         try:
             self._proc = subprocess.Popen(
-                [self.tool.path, self._options.argument, *CLIENT_OPTIONS],
+                [self.tool.path, self._options.argument, *CLIENT_OPTIONS, *extra],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if syncable else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env=self._options.env,
                 start_new_session=True,
@@ -94,10 +141,15 @@ class MysqlClientSink:
             raise
         assert self._proc.stderr is not None
         self._stderr = StderrCollector(self._proc.stderr, name="dbseal-restore-stderr")
+        self._marks = _SyncMarks(self._proc.stdout) if syncable else None
 
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    @property
+    def bytes_written(self) -> int:
+        return self._bytes
 
     def write(self, data: bytes) -> None:
         """Send bytes to the client; raises RestoreFailed as soon as it has stopped."""
@@ -114,6 +166,19 @@ class MysqlClientSink:
         except (BrokenPipeError, ValueError):
             self._fail_now()
         self._bytes += len(data)
+
+    def sync(self) -> None:
+        """Wait until the client has executed everything written so far (``syncable`` only)."""
+        assert self._marks is not None, "sync() needs syncable=True"
+        token = self._marks.next_token()
+        self._send(f"SELECT '{token}' AS dbseal_sync;\n".encode())
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.flush()  # the pipe is buffered: the statement must reach the client
+        except (BrokenPipeError, ValueError):
+            self._fail_now()
+        if not self._marks.wait(token):
+            self._fail_now()
 
     def close(self) -> SinkResult:
         """End of input: wait for the client and check its status and messages."""

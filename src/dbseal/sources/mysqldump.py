@@ -165,7 +165,10 @@ class MysqldumpSource:
                 *DUMP_OPTIONS,
                 *_flavor_options(pre, version_is_mariadb="MariaDB" in pre.server_version),
             ]
-            snapshot = StatsSnapshot(conn, list(pre.databases), self.policy.checksum_max_bytes)
+            server_checksums = self.policy.table_checksum == "server"
+            snapshot = StatsSnapshot(
+                conn, list(pre.databases), self.policy.checksum_max_bytes if server_checksums else 0
+            )
             # From here until wait_for_start() releases it, no commit can happen server-wide.
             snapshot.begin(self.policy.shared_snapshot, self.policy.lock_wait_timeout)
             proc = spawn_dump(pre.tool.path, options, args, pre.databases)
