@@ -64,7 +64,9 @@ from dbseal.sandbox import MariaDBSandbox
 from dbseal.sources.defaults_file import option_lines
 from dbseal.sources.mysql_sink import CLIENT_OPTIONS
 from dbseal.sources.mysql_url import parse_mysql_url
+from dbseal.sources.redump import redump_digests
 from dbseal.sources.stats import TableStat, compare_stats, prepare_session, table_stats
+from dbseal.sources.tabledigest import with_digests
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -438,19 +440,18 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
     assert found, f"dbseal keygen printed no recipient: {recipient!r}"
     key = found.group()
     repo = work / "repo"
+    repo_z3 = work / "repo-zstd3"
+    repo_server = work / "repo-server-checksums"
     repo_nock = work / "repo-nochecksum"
-    repo_z1 = work / "repo-zstd1"
-    subprocess.run([dbseal, "init", str(repo), "-r", key], check=True, capture_output=True)
-    subprocess.run(
-        [dbseal, "init", str(repo_z1), "-r", key, "--compress", "zstd:1"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [dbseal, "init", str(repo_nock), "-r", key, "--policy", "checksum_max_bytes=0"],
-        check=True,
-        capture_output=True,
-    )
+    for path, extra in (
+        (repo, []),
+        (repo_z3, ["--compress", "zstd:3"]),
+        (repo_server, ["--policy", "table_checksum=server"]),
+        (repo_nock, ["--policy", "table_checksum=off"]),
+    ):
+        subprocess.run(
+            [dbseal, "init", str(path), "-r", key, *extra], check=True, capture_output=True
+        )
     source = f"mysql://root@127.0.0.1:{sb.port}/{DB}"
     backup_cmd = [dbseal, "backup", "--source", source, "--password-file", str(pwfile), *tls]
 
@@ -505,29 +506,47 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
     a = Measure("a", "a. mariadb-dump > dump.sql (peer)", [S(*dump, stdout=dump_sql)], after=None)
     b = Measure(
         "b",
-        "b. dbseal backup (zstd:3)",
+        "b. dbseal backup (defaults: zstd:1, table digests from the dump)",
         [S(*backup_cmd[:2], "--repo", str(repo), *backup_cmd[2:])],
         after=backup_facts(repo),
     )
     b1 = Measure(
         "b1",
-        "b. dbseal backup --compress zstd:1",
-        [S(*backup_cmd[:2], "--repo", str(repo_z1), *backup_cmd[2:], "--compress", "zstd:1")],
-        after=backup_facts(repo_z1),
+        "b. dbseal backup, repository codec zstd:3",
+        [S(*backup_cmd[:2], "--repo", str(repo_z3), *backup_cmd[2:])],
+        after=backup_facts(repo_z3),
     )
     b2 = Measure(
         "b2",
-        "b. dbseal backup, checksums off (checksum_max_bytes=0)",
-        [S(*backup_cmd[:2], "--repo", str(repo_nock), *backup_cmd[2:])],
-        after=backup_facts(repo_nock),
+        "b. dbseal backup, table_checksum=server (md5-sum64 in the server)",
+        [S(*backup_cmd[:2], "--repo", str(repo_server), *backup_cmd[2:])],
+        after=backup_facts(repo_server),
     )
     b3 = Measure(
         "b3",
-        "b. dbseal backup, checksums off, --compress zstd:1",
-        [S(*backup_cmd[:2], "--repo", str(repo_nock), *backup_cmd[2:], "--compress", "zstd:1")],
+        "b. dbseal backup, table_checksum=off (row counts only)",
+        [S(*backup_cmd[:2], "--repo", str(repo_nock), *backup_cmd[2:])],
         after=backup_facts(repo_nock),
     )
-    backups = [a, b, b1, b2, b3]
+    sealed = work / "dump.sql.zst.age"
+
+    def sealed_size(facts: RunFacts, _rnd: int) -> None:
+        facts.extra["out_bytes"] = sealed.stat().st_size
+        sealed.unlink()
+
+    p1 = Measure(
+        "p1",
+        "p. mariadb-dump | zstd -1 -T1 | age (C tools, no hashing)",
+        [S(*dump), S("zstd", "-q", "-1", "-T1", "-c"), S("age", "-r", key, stdout=sealed)],
+        after=sealed_size,
+    )
+    p3 = Measure(
+        "p3",
+        "p. mariadb-dump | zstd -3 -T1 | age (C tools, no hashing)",
+        [S(*dump), S("zstd", "-q", "-3", "-T1", "-c"), S("age", "-r", key, stdout=sealed)],
+        after=sealed_size,
+    )
+    backups = [a, b, b1, b2, b3, p1, p3]
     c: Measure | None = None
     if shutil.which("restic"):
         c = Measure(
@@ -547,9 +566,11 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
     for m in (b, b1, b2, b3):
         man = m.best.extra["manifest"]
         m.size_bytes = int(man["sizes"]["stored"])
+    for m in (p1, p3):
+        m.size_bytes = m.best.extra.get("out_bytes")
     if c is not None:
         c.size_bytes = int(c.best.extra["repo_bytes"])
-    # `latest` in `repo` (the restores' source) is a zstd:3 backup from row b.
+    # `latest` in `repo` (the restores' source) is a backup of row b (the defaults).
 
     # --- restores
     source_stats = [_stat_from_json(t) for t in b.best.extra["manifest"].get("tables", [])]
@@ -574,9 +595,9 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
             if got != counts:
                 raise RuntimeError(f"{label}: restored row counts {got} differ from {counts}")
             if rnd == args.restore_runs - 1:
-                diffs = _compare_checksums(server, source_stats)
+                diffs = _compare_checksums(server, sb, source_stats)
                 checks[label] = f"{label}: row counts equal in every round" + (
-                    "; per-table MD5 checksums (dbseal's md5-sum64) equal to the backup's"
+                    "; every table dumped again has the backup's dump-sha256 digest"
                     if not diffs
                     else f"; CHECKSUM DIFFERENCES: {'; '.join(diffs)}"
                 )
@@ -607,31 +628,21 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         before=create_new,
         after=verify("mariadb < dump.sql"),
     )
-    d0p = Measure(
-        "d0p",
-        f"d. cat dump.sql | mariadb {DB_NEW} (peer through a pipe)",
-        [
-            S("cat", str(dump_sql)),
-            S("mariadb", f"--defaults-file={cnf}", *CLIENT_OPTIONS, DB_NEW),
-        ],
-        before=create_new,
-        after=verify("cat dump.sql | mariadb"),
-    )
     d1 = Measure(
         "d1",
-        "d. dbseal restore --rename-db",
+        "d. dbseal restore --rename-db (default --jobs 2)",
         [S(*restore_cmd)],
         before=drop_new,
         after=verify("dbseal restore"),
     )
     d2 = Measure(
         "d2",
-        "d. dbseal restore --rename-db --no-verify-first",
-        [S(*restore_cmd, "--no-verify-first")],
+        "d. dbseal restore --rename-db --jobs 1 (one client, the dump as it is)",
+        [S(*restore_cmd, "--jobs", "1")],
         before=drop_new,
-        after=verify("dbseal restore --no-verify-first"),
+        after=verify("dbseal restore --jobs 1"),
     )
-    restores = [d0, d0p, d1, d2]
+    restores = [d0, d1, d2]
     if args.restore_runs > 0:
         log(f"restores: {args.restore_runs} interleaved round(s) of {len(restores)}")
         Runner(server, work, args.quiet_timeout).rounds(restores, args.restore_runs)
@@ -643,6 +654,8 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         Row(b1, a, informative=True),
         Row(b2, a, informative=True),
         Row(b3, a, informative=True),
+        Row(p1, a, informative=True),
+        Row(p3, a, informative=True),
     ]
     if c is not None:
         rows.append(Row(c, a))
@@ -650,11 +663,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         best = d1.best
         auth, apply = best.extra.get("authenticate_s"), best.extra.get("apply_s")
         ok = d1.best.wall <= d0.best.wall
-        rows += [
-            Row(d0),
-            Row(d0p, d0, informative=True),
-            Row(d1, d0, "<= 1.0x peer", "yes" if ok else "**no**"),
-        ]
+        rows += [Row(d0), Row(d1, d0, "<= 1.0x peer", "yes" if ok else "**no**")]
         if auth is not None and apply is not None:
             rows += [
                 Row(d1, None, wall=auth, what="  of which: authenticate pass (dbseal's timing)"),
@@ -668,7 +677,10 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
         str(ident): "$IDENTITY",
         str(sb.ca_cert): "$CA",
         str(repo_nock): "$REPO_NOCHECKSUM",
-        str(repo_z1): "$REPO_ZSTD1",
+        str(repo_server): "$REPO_SERVER_CHECKSUMS",
+        str(repo_z3): "$REPO_ZSTD3",
+        key: "$RECIPIENT",
+        str(sealed): "dump.sql.zst.age",
         str(repo): "$REPO",
         str(restic_repo): "$RESTIC_REPO",
         str(restic_pw): "$RESTIC_PWFILE",
@@ -698,7 +710,7 @@ def _bench(args: argparse.Namespace, work: Path, server: Server, dbseal: str, si
     ]
     b1_man = b1.best.extra["manifest"]["sizes"]
     facts.append(
-        f"zstd:1 stores {b1_man['stored'] / MB:.1f} MB "
+        f"zstd:3 stores {b1_man['stored'] / MB:.1f} MB "
         f"({100 * b1_man['stored'] / b1_man['raw']:.1f}%)"
     )
     load = [
@@ -740,14 +752,19 @@ def _stat_from_json(t: dict[str, Any]) -> TableStat:
     return TableStat(t["database"], t["table"], int(t["rows"]), t.get("checksum"), t["method"])
 
 
-def _compare_checksums(server: Server, expected: list[TableStat]) -> list[str]:
+def _compare_checksums(server: Server, sb: MariaDBSandbox, expected: list[TableStat]) -> list[str]:
+    """The restored copy dumped again: each table's digest against the backup's."""
+    if not expected:
+        return ["the backup recorded no table statistics"]
+    target = parse_mysql_url(
+        "mysql://root@localhost", socket=str(sb.socket_path), ssl_mode="disabled"
+    )
+    found = redump_digests(target, Secret(sb.root_password.encode()), [DB], {DB: DB_NEW})
     with server.cursor() as cur:
         conn = cur.connection
         prepare_session(conn)
-        actual = table_stats(conn, [DB], 1 << 62, rename={DB: DB_NEW})
-    if not expected:
-        return ["the backup recorded no table statistics"]
-    return compare_stats(expected, actual)
+        counted = table_stats(conn, [DB], 0, rename={DB: DB_NEW})
+    return compare_stats(expected, with_digests(counted, found.digests))
 
 
 # --------------------------------------------------------------------------- rendering
