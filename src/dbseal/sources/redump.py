@@ -15,13 +15,13 @@ the rows are kept (no DDL, no routines). The output goes straight into a
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dbseal.crypto.secret import Secret
 from dbseal.errors import CheckNotRun
 from dbseal.sources.defaults_file import ClientOptionsFile
+from dbseal.sources.dumprun import spawn_dump
 from dbseal.sources.messages import StderrCollector
 from dbseal.sources.mysql_url import MySQLTarget
 from dbseal.sources.tabledigest import TableDigester
@@ -62,14 +62,7 @@ def redump_digests(
     names = [to_server.get(db, db) for db in databases]
     digester = TableDigester({new: old for old, new in to_server.items()})
     with ClientOptionsFile(target, password, tool.flavor) as options:
-        proc = subprocess.Popen(
-            [tool.path, options.argument, *ROW_OPTIONS, "--databases", "--", *names],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=options.env,
-            start_new_session=True,
-        )
+        proc = spawn_dump(tool.path, options, list(ROW_OPTIONS), tuple(names))
         assert proc.stdout is not None and proc.stderr is not None
         errors = StderrCollector(proc.stderr, name="dbseal-redump-stderr")
         try:
