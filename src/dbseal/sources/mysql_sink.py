@@ -66,9 +66,10 @@ class _SyncMarks:
         self._cond = threading.Condition()
         threading.Thread(target=self._run, name="dbseal-restore-stdout", daemon=True).start()
 
-    def next_token(self) -> str:
+    def next_token(self) -> tuple[int, str]:
+        """A new token: its number (to :meth:`wait` for) and its text (to send)."""
         self._count += 1
-        return f"{self._prefix}{self._count}"
+        return self._count, f"{self._prefix}{self._count}"
 
     def _run(self) -> None:
         mark = self._prefix.encode()
@@ -86,9 +87,8 @@ class _SyncMarks:
             self._closed = True
             self._cond.notify_all()
 
-    def wait(self, token: str) -> bool:
-        """True once ``token`` came back; False if the client's output ended first."""
-        n = int(token.rsplit("-", 1)[1])
+    def wait(self, n: int) -> bool:
+        """True once token ``n`` came back; False if the client's output ended first."""
         with self._cond:
             self._cond.wait_for(lambda: self._seen >= n or self._closed)
             return self._seen >= n
@@ -170,14 +170,14 @@ class MysqlClientSink:
     def sync(self) -> None:
         """Wait until the client has executed everything written so far (``syncable`` only)."""
         assert self._marks is not None, "sync() needs syncable=True"
-        token = self._marks.next_token()
+        n, token = self._marks.next_token()
         self._send(f"SELECT '{token}' AS dbseal_sync;\n".encode())
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.flush()  # the pipe is buffered: the statement must reach the client
         except (BrokenPipeError, ValueError):
             self._fail_now()
-        if not self._marks.wait(token):
+        if not self._marks.wait(n):
             self._fail_now()
 
     def close(self) -> SinkResult:

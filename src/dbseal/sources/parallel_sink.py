@@ -34,7 +34,6 @@ from dbseal.crypto.secret import Secret
 from dbseal.sources.connect import connect
 from dbseal.sources.mysql_sink import MysqlClientSink, SinkResult
 from dbseal.sources.mysql_url import MySQLTarget
-from dbseal.sources.rename import RenameFilter
 from dbseal.sources.tabledigest import NEED_MORE, InsertHead, insert_head
 
 _INSERT = b"\nINSERT INTO `"
@@ -214,20 +213,22 @@ class _Lane:
 
 
 class ParallelClientSink:
-    """Like :class:`MysqlClientSink` (write, close, abort), over ``jobs`` connections."""
+    """Like :class:`MysqlClientSink` (write, close, abort), over ``jobs`` connections.
+
+    A :class:`~dbseal.sources.rename.RenameFilter` is applied before :meth:`write` (as
+    ``ops.restore.apply_backup`` does).
+    """
 
     def __init__(
         self,
         target: MySQLTarget,
         password: Secret | None,
-        byte_filter: RenameFilter | None = None,
         jobs: int = 2,
     ) -> None:
         if jobs < 2:
             raise ValueError("a parallel restore needs at least 2 jobs")
         connect(target, password).close()  # login and TLS problems surface here, once
         self.target = target
-        self._filter = byte_filter
         self._split = DumpSplitter()
         self._lanes: list[_Lane] = []
         try:
@@ -252,8 +253,6 @@ class ParallelClientSink:
         return [lane.sink.bytes_written for lane in self._lanes]
 
     def write(self, data: bytes) -> None:
-        if self._filter is not None:
-            data = self._filter.feed(data)
         for piece in self._split.feed(data):
             self._route(piece)
 
@@ -306,9 +305,6 @@ class ParallelClientSink:
         if self._result is not None:
             return self._result
         try:
-            if self._filter is not None:
-                for piece in self._split.feed(self._filter.flush()):
-                    self._route(piece)
             for piece in self._split.flush():
                 self._route(piece)
             self._end_rows()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from dbseal.crypto.secret import Secret
 from dbseal.errors import CheckNotRun
 from dbseal.sources.defaults_file import ClientOptionsFile
-from dbseal.sources.dumprun import spawn_dump
+from dbseal.sources.dumprun import READ_BLOCK, spawn_dump
 from dbseal.sources.messages import StderrCollector
 from dbseal.sources.mysql_url import MySQLTarget
 from dbseal.sources.tabledigest import TableDigester
@@ -40,7 +40,6 @@ ROW_OPTIONS: tuple[str, ...] = (
     "--skip-triggers",
     "--skip-comments",
 )
-_READ = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def redump_digests(
         assert proc.stdout is not None and proc.stderr is not None
         errors = StderrCollector(proc.stderr, name="dbseal-redump-stderr")
         try:
-            while block := os.read(proc.stdout.fileno(), _READ):
+            while block := os.read(proc.stdout.fileno(), READ_BLOCK):
                 digester.feed(block)
             rc = proc.wait()
         finally:

@@ -32,6 +32,7 @@ digests.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -216,8 +217,6 @@ def with_digests(
 
 def _major_minor(version_line: str | None) -> tuple[str, str] | None:
     """('mariadb'|'mysql', 'X.Y') from a server version or a client's --version line."""
-    import re
-
     if not version_line:
         return None
     text = version_line
