@@ -168,7 +168,7 @@ def _client(settings: KmsSettings, region: str | None, key: str, op: str) -> Any
         from botocore.exceptions import BotoCoreError
     except ImportError:
         raise KmsError(
-            "AWS KMS needs boto3, which is not installed", hint="pip install 'boto3>=1.34'"
+            "AWS KMS needs boto3, which is not installed", hint="pip install 'dbseal[kms]'"
         ) from None
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,

@@ -95,7 +95,7 @@ class S3Backend:
         except ImportError:
             raise StorageError(
                 "s3:// repositories need boto3, which is not installed",
-                hint="pip install 'boto3>=1.34'",
+                hint="pip install 'dbseal[s3]'",
             ) from None
         o = self.options
         config = Config(
