@@ -5,41 +5,23 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
-from typing import Any
 
 from dbseal.catalog.repository import Repository
 from dbseal.catalog.secrets import load_secret, store_secret
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
-from dbseal.cli.repo_commands import open_repo
+from dbseal.cli.output import make_reporter
+from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
+from dbseal.cli.targets import target_from_args
 from dbseal.codecs import backup_threads, parse_codec
 from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
 from dbseal.errors import DbsealError, KeyringError, UsageError
-from dbseal.monitoring.progress import ProgressReporter
-from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
-
-
-def _target(args: argparse.Namespace, url: str, prefix: str) -> Any:
-    from dbseal.sources.mysql_url import parse_mysql_url
-
-    d = prefix.replace("-", "_")
-    overrides = {
-        k: getattr(args, f"{d}{k}")
-        for k in ("socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", "ssl_cipher")
-        if getattr(args, f"{d}{k}", None)
-    }
-    if getattr(args, f"{d}tls_version", None):
-        overrides["tls_versions"] = getattr(args, f"{d}tls_version")
-    if getattr(args, f"{d}allow_insecure_remote", False):
-        overrides["allow_insecure_remote"] = True
-    return parse_mysql_url(url, **overrides)
 
 
 def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) -> Secret | None:
@@ -50,14 +32,6 @@ def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) ->
     if name and repo is not None:
         return load_secret(repo, name, identities_from_args(args))
     return None
-
-
-def _reporter(args: argparse.Namespace) -> Reporter:
-    if getattr(args, "json", False):
-        return JsonLinesReporter(sys.stderr)
-    if sys.stderr.isatty():
-        return ProgressReporter()
-    return NullReporter()
 
 
 def repo_recipients(repo: Repository, args: argparse.Namespace, for_what: str) -> list[Recipient]:
@@ -97,7 +71,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from dbseal.sources.mysqldump import DumpPolicy, MysqldumpSource
 
     repo = open_repo(args.repo, args)
-    target = _target(args, args.source, "")
+    target = target_from_args(args, args.source, "")
     policy = DumpPolicy(
         client_older=repo.config.policy.client_older,  # type: ignore[arg-type]
         warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
@@ -109,7 +83,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
     try:
         manifest = run_backup(
-            repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
+            repo, source, recipients, codec, make_reporter(args), getattr(args, "backup_name", None)
         )
     except DbsealError as exc:
         failed = getattr(exc, "manifest", None)
@@ -152,7 +126,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not 1 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}", hint="the default is 2")
     repo = open_repo(args.repo, args)
-    target = _target(args, args.target, "target-")
+    target = target_from_args(args, args.target, "target-")
     if target.databases:
         raise UsageError(
             "the --target URL names a database; a restore recreates the backup's databases",
@@ -179,7 +153,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         byte_filter,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
-        reporter=_reporter(args),
+        reporter=make_reporter(args),
     )
     if args.json:
         print(json.dumps(result, default=str))

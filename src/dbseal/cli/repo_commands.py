@@ -10,7 +10,9 @@ from typing import Any
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
 from dbseal.cli.config import apply_config
+from dbseal.cli.durations import parse_duration
 from dbseal.cli.keyargs import identities_from_args, open_keyring, parse_recipient
+from dbseal.cli.repoopen import open_repo, tls_files
 from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
 from dbseal.crypto.x25519 import X25519Recipient, parse_recipients_file
@@ -18,24 +20,7 @@ from dbseal.errors import DbsealError, UsageError
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import open_sealed_with_key
 from dbseal.ops.verify import history, last_verification
-from dbseal.storage import TlsClientFiles, open_backend
-
-
-def tls_files(args: argparse.Namespace | None) -> TlsClientFiles:
-    """Client TLS files for a dbseal+tls:// repository (--tls-ca/--tls-cert/--tls-key)."""
-    return TlsClientFiles(
-        getattr(args, "tls_ca", None),
-        getattr(args, "tls_cert", None),
-        getattr(args, "tls_key", None),
-    )
-
-
-def open_repo(location: str | None, args: argparse.Namespace | None = None) -> Repository:
-    if not location:
-        raise UsageError(
-            "no repository given", hint="pass --repo REPO or set `repository` in dbseal.toml"
-        )
-    return Repository.open(open_backend(location, tls_files(args)))
+from dbseal.storage import open_backend
 
 
 def _parse_policy(items: list[str] | None) -> Policy:
@@ -232,12 +217,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo"]
+__all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo", "tls_files"]
 
 
 def cmd_repo_check(args: argparse.Namespace) -> int:
     from dbseal.catalog.check import check_repository
-    from dbseal.cli.verify_commands import parse_duration
 
     apply_config(args, None)
     repo = open_repo(args.repo, args)
