@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-SSL_MODES = ("disabled", "preferred", "required", "verify-ca", "verify-identity")
+from dbseal.config import SSL_MODES
 
 
 def add_secret_options(
