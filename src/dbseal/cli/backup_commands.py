@@ -19,7 +19,8 @@ from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
-from dbseal.errors import DbsealError, KeyringError, UsageError
+from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
 
@@ -81,16 +82,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
-    try:
-        manifest = run_backup(
-            repo, source, recipients, codec, make_reporter(args), getattr(args, "backup_name", None)
-        )
-    except DbsealError as exc:
-        failed = getattr(exc, "manifest", None)
-        if args.json and failed is not None:
-            doc = {"id": failed["id"], "status": failed["status"], "reasons": failed["reasons"]}
-            print(json.dumps({**doc, "exit_code": exc.exit_code}))
-        raise
+    # A failure's error carries the failed manifest: with --json, main prints its id and reasons.
+    manifest = run_backup(
+        repo, source, recipients, codec, make_reporter(args), getattr(args, "backup_name", None)
+    )
     if args.json:
         print(
             json.dumps(
@@ -100,8 +95,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     else:
         sizes = manifest["sizes"]
         print(
-            f"backup {manifest['id']} {manifest['status']}: {sizes['raw']} bytes dumped, "
-            f"{sizes['stored']} stored, {manifest['duration_s']} s"
+            f"backup {manifest['id']} {manifest['status']}: {human_size(sizes['raw'])} dumped, "
+            f"{human_size(sizes['stored'])} stored, {manifest['duration_s']} s"
         )
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
@@ -164,7 +159,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             else "not authenticated first (--no-verify-first), "
         )
         print(
-            f"restored backup {result['id']}: {result['bytes']} bytes; {first}applied in {result['apply_s']} s"
+            f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
         )
     return 0
 
@@ -174,15 +169,21 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
     repo = open_repo(args.repo, args)
     value = secret_source(args, "value").get(f"value of secret {args.name}", confirm=True)
     store_secret(repo, args.name, value, repo_recipients(repo, args, "secrets"))
-    print(f"stored sealed secret {args.name!r} in {repo.backend.location}")
+    if args.json:
+        print(json.dumps({"secret": args.name, "location": repo.backend.location}))
+    else:
+        print(f"stored sealed secret {args.name!r} in {repo.backend.location}")
     return 0
 
 
 def cmd_secret_list(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    for name in repo.backend.list("secret"):
-        print(name.removesuffix(".dbseal"))
+    names = [name.removesuffix(".dbseal") for name in repo.backend.list("secret")]
+    if args.json:
+        print(json.dumps({"location": repo.backend.location, "secrets": names}))
+    for name in [] if args.json else names:
+        print(name)
     return 0
 
 
