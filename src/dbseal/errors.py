@@ -9,6 +9,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
 
     DbsealError (1)
     +-- UsageError (2)
+    |   +-- ConfigError (29)
+    |       +-- ConfigPermissions
     +-- FormatError
     |   +-- NotDbsealFile (3)
     |   +-- UnsupportedVersion (4)
@@ -86,6 +88,19 @@ class UsageError(DbsealError):
     exit_code = 2
     summary = "bad command line or configuration"
     hint = "see `dbseal COMMAND --help`"
+
+
+class ConfigError(UsageError):
+    """dbseal.toml (or another file that controls dbseal) is invalid or not safe to use."""
+
+    exit_code = 29
+    summary = "the config file is invalid, or writable or owned by someone else"
+    hint = "fix the key named in the message (see README.md, Configuration)"
+
+
+class ConfigPermissions(ConfigError):
+    summary = "the config file, or a directory above it, is writable or owned by someone else"
+    hint = "run `chmod go-w FILE` (and on its directories), or `chown` it to yourself or root"
 
 
 class FormatError(DbsealError):

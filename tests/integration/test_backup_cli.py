@@ -282,7 +282,7 @@ url = "mysql://root@127.0.0.1:{mariadb.port}/{small_db}"
 password = "{mariadb.root_password}"
 """,
     )
-    line = user.run("backup", "prod", "--config", config).error(2)
+    line = user.run("backup", "prod", "--config", config).error(29)  # ConfigError
     assert "sources.prod.password" in line and mariadb.root_password not in line
     assert user.listing(repo)["backups"] == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-SSL_MODES = ("disabled", "preferred", "required", "verify-ca", "verify-identity")
+from dbseal.config import SSL_MODES
 
 
 def add_secret_options(
@@ -99,3 +99,45 @@ def add_mysql_options(p: argparse.ArgumentParser, prefix: str, what: str) -> Non
             metavar="NAME",
             help="use a password sealed in the repository (`dbseal secret set`)",
         )
+
+
+# Commands with a JSON result (--json); every other command still takes -q/--quiet.
+JSON_COMMANDS = {
+    "inspect",
+    "list",
+    "show",
+    "backup",
+    "restore",
+    "verify",
+    "init",
+    "repo check",
+    "keys list",
+    "keys status",
+    "secret list",
+    "secret set",
+    "serve",
+}
+# Commands whose standard output is data or a key, never muted by -q.
+DATA_COMMANDS = {"keygen", "seal", "unseal", "keys export", "serve"}
+
+
+def add_output_options(parser: argparse.ArgumentParser, name: str = "") -> None:
+    """--json (where a command has a JSON result) and -q/--quiet on every command."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in subs:
+        for cmd, sub in action.choices.items():
+            add_output_options(sub, f"{name} {cmd}".strip())
+    if subs:
+        return
+    have = parser._option_string_actions
+    if name in JSON_COMMANDS and "--json" not in have:
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help='the result as one JSON document on stdout (a failure too: {"error": ...})',
+        )
+    if "-q" not in have and "--quiet" not in have:
+        parser.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress and no success output (cron)"
+        )
+    parser.set_defaults(reports=name not in DATA_COMMANDS)

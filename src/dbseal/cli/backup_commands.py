@@ -5,41 +5,24 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
-from typing import Any
 
 from dbseal.catalog.repository import Repository
 from dbseal.catalog.secrets import load_secret, store_secret
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
-from dbseal.cli.repo_commands import open_repo
+from dbseal.cli.output import make_reporter
+from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
+from dbseal.cli.targets import target_from_args
 from dbseal.codecs import backup_threads, parse_codec
 from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
-from dbseal.errors import DbsealError, KeyringError, UsageError
-from dbseal.monitoring.progress import ProgressReporter
-from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
+from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
-
-
-def _target(args: argparse.Namespace, url: str, prefix: str) -> Any:
-    from dbseal.sources.mysql_url import parse_mysql_url
-
-    d = prefix.replace("-", "_")
-    overrides = {
-        k: getattr(args, f"{d}{k}")
-        for k in ("socket", "ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", "ssl_cipher")
-        if getattr(args, f"{d}{k}", None)
-    }
-    if getattr(args, f"{d}tls_version", None):
-        overrides["tls_versions"] = getattr(args, f"{d}tls_version")
-    if getattr(args, f"{d}allow_insecure_remote", False):
-        overrides["allow_insecure_remote"] = True
-    return parse_mysql_url(url, **overrides)
 
 
 def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) -> Secret | None:
@@ -50,14 +33,6 @@ def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) ->
     if name and repo is not None:
         return load_secret(repo, name, identities_from_args(args))
     return None
-
-
-def _reporter(args: argparse.Namespace) -> Reporter:
-    if getattr(args, "json", False):
-        return JsonLinesReporter(sys.stderr)
-    if sys.stderr.isatty():
-        return ProgressReporter()
-    return NullReporter()
 
 
 def repo_recipients(repo: Repository, args: argparse.Namespace, for_what: str) -> list[Recipient]:
@@ -97,7 +72,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from dbseal.sources.mysqldump import DumpPolicy, MysqldumpSource
 
     repo = open_repo(args.repo, args)
-    target = _target(args, args.source, "")
+    target = target_from_args(args, args.source, "")
     policy = DumpPolicy(
         client_older=repo.config.policy.client_older,  # type: ignore[arg-type]
         warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
@@ -107,16 +82,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
-    try:
-        manifest = run_backup(
-            repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
-        )
-    except DbsealError as exc:
-        failed = getattr(exc, "manifest", None)
-        if args.json and failed is not None:
-            doc = {"id": failed["id"], "status": failed["status"], "reasons": failed["reasons"]}
-            print(json.dumps({**doc, "exit_code": exc.exit_code}))
-        raise
+    # A failure's error carries the failed manifest: with --json, main prints its id and reasons.
+    manifest = run_backup(
+        repo, source, recipients, codec, make_reporter(args), getattr(args, "backup_name", None)
+    )
     if args.json:
         print(
             json.dumps(
@@ -126,8 +95,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     else:
         sizes = manifest["sizes"]
         print(
-            f"backup {manifest['id']} {manifest['status']}: {sizes['raw']} bytes dumped, "
-            f"{sizes['stored']} stored, {manifest['duration_s']} s"
+            f"backup {manifest['id']} {manifest['status']}: {human_size(sizes['raw'])} dumped, "
+            f"{human_size(sizes['stored'])} stored, {manifest['duration_s']} s"
         )
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
@@ -152,7 +121,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not 1 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}", hint="the default is 2")
     repo = open_repo(args.repo, args)
-    target = _target(args, args.target, "target-")
+    target = target_from_args(args, args.target, "target-")
     if target.databases:
         raise UsageError(
             "the --target URL names a database; a restore recreates the backup's databases",
@@ -179,7 +148,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         byte_filter,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
-        reporter=_reporter(args),
+        reporter=make_reporter(args),
     )
     if args.json:
         print(json.dumps(result, default=str))
@@ -190,7 +159,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             else "not authenticated first (--no-verify-first), "
         )
         print(
-            f"restored backup {result['id']}: {result['bytes']} bytes; {first}applied in {result['apply_s']} s"
+            f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
         )
     return 0
 
@@ -200,15 +169,21 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
     repo = open_repo(args.repo, args)
     value = secret_source(args, "value").get(f"value of secret {args.name}", confirm=True)
     store_secret(repo, args.name, value, repo_recipients(repo, args, "secrets"))
-    print(f"stored sealed secret {args.name!r} in {repo.backend.location}")
+    if args.json:
+        print(json.dumps({"secret": args.name, "location": repo.backend.location}))
+    else:
+        print(f"stored sealed secret {args.name!r} in {repo.backend.location}")
     return 0
 
 
 def cmd_secret_list(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    for name in repo.backend.list("secret"):
-        print(name.removesuffix(".dbseal"))
+    names = [name.removesuffix(".dbseal") for name in repo.backend.list("secret")]
+    if args.json:
+        print(json.dumps({"location": repo.backend.location, "secrets": names}))
+    for name in [] if args.json else names:
+        print(name)
     return 0
 
 

@@ -23,6 +23,7 @@ from dbseal.crypto.keyring import Keyring
 from dbseal.crypto.x25519 import X25519Identity
 from dbseal.errors import InputError, OutputError, UsageError
 from dbseal.fsutil import atomic_output
+from dbseal.monitoring.sizes import human_size
 from dbseal.ops.inspect import inspect_stream
 from dbseal.ops.seal import open_sealed, seal_stream
 from dbseal.pipeline import BackgroundWriter, SyncingFile
@@ -135,7 +136,7 @@ def _human_inspect(info: dict[str, Any]) -> str:
         lines.append(f"  - {_printable(s['type'])}" + (f": {extra}" if extra else ""))
     if info["integrity"] == "ok":
         lines += [
-            f"size:         {info['file_bytes']} bytes ({info['payload_bytes']} payload)",
+            f"size:         {human_size(info['file_bytes'])} ({human_size(info['payload_bytes'])} payload)",
             f"sha256:       {info['sha256']}",
             "integrity:    ok (trailer matches; checked without a key)",
         ]

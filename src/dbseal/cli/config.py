@@ -16,28 +16,30 @@ Looked up in order: ``--config PATH``, ``$DBSEAL_CONFIG``, ``./dbseal.toml``,
     compress = "zstd:3"
 
 The file holds no secret values: only names of files, commands and sealed
-secrets. Command-line options override it.
+secrets. It is validated strictly (:mod:`dbseal.config`): an unknown key, a wrong
+type or a bad value is an error naming the file and line. Command-line options
+override it.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tomllib
 from typing import Any
 
+from dbseal.config.loader import SEARCH, find_config, load_config
 from dbseal.errors import UsageError
 
-SEARCH = ("./dbseal.toml", "/etc/dbseal/dbseal.toml")
-_FORBIDDEN = ("password", "passphrase", "secret_value")
-_TOP_KEYS = {
+__all__ = ["SEARCH", "apply_config", "find_config", "load_config"]
+
+# config key -> argparse destination (the schema is dbseal.config.schema; a test keeps them in step)
+TOP_KEYS = {
     "repository": "repo",
     "keyring": "keyring",
     "keyring_passphrase_file": "keyring_passphrase_file",
     "keyring_passphrase_command": "keyring_passphrase_command",
     "identity_files": "identity",
 }
-_SOURCE_KEYS = {
+SOURCE_KEYS = {
     "url": "source",
     "socket": "socket",
     "password_file": "password_file",
@@ -53,67 +55,6 @@ _SOURCE_KEYS = {
     "compress": "compress",
     "recipients": "recipient",
 }
-
-
-def find_config(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    env = os.environ.get("DBSEAL_CONFIG")
-    if env:
-        return env
-    for path in SEARCH:
-        if os.path.exists(path):
-            return path
-    return None
-
-
-def load_config(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except OSError as exc:
-        raise UsageError(f"cannot read config file {path!r}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path!r} is not valid TOML: {exc}") from None
-    _refuse_secrets(doc, path)
-    return doc
-
-
-def _refuse_secrets(doc: dict[str, Any], path: str, where: str = "") -> None:
-    for key, value in doc.items():
-        if key in _FORBIDDEN:
-            raise UsageError(
-                f"config file {path!r} has a secret value in {where}{key}",
-                hint="use password_file, password_command or password_secret; never the password itself",
-            )
-        if isinstance(value, dict):
-            _refuse_secrets(value, path, f"{where}{key}.")
-
-
-_PATH_KEYS = {
-    "repository",
-    "keyring",
-    "keyring_passphrase_file",
-    "identity_files",
-    "password_file",
-    "ssl_ca",
-    "ssl_cert",
-    "ssl_key",
-    "socket",
-}
-
-
-def _resolve_paths(table: dict[str, Any], base: str) -> dict[str, Any]:
-    """Relative paths in the config file are relative to the file's directory."""
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
-            return os.path.normpath(os.path.join(base, value))
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        return value
-
-    return {k: fix(v) if k in _PATH_KEYS else v for k, v in table.items()}
 
 
 def _fill(args: argparse.Namespace, table: dict[str, Any], mapping: dict[str, str]) -> None:
@@ -136,12 +77,14 @@ def apply_config(args: argparse.Namespace, source_name: str | None) -> None:
             )
         return
     doc = load_config(path)
-    base = os.path.dirname(os.path.abspath(path))
-    _fill(args, _resolve_paths(doc, base), _TOP_KEYS)
+    _fill(args, doc, TOP_KEYS)
     if source_name:
         sources = doc.get("sources", {})
         if source_name not in sources:
             known = ", ".join(sorted(sources)) or "none"
-            raise UsageError(f"no source {source_name!r} in {path} (known: {known})")
-        _fill(args, _resolve_paths(sources[source_name], base), _SOURCE_KEYS)
+            raise UsageError(
+                f"no source {source_name!r} in {path} (known: {known})",
+                hint="add a [sources.NAME] table, or pass --source mysql://...",
+            )
+        _fill(args, sources[source_name], SOURCE_KEYS)
         args.backup_name = source_name

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbseal import __version__
-from dbseal.cli.args import add_keyring_options, add_mysql_options, add_secret_options
+from dbseal.cli.args import (
+    add_keyring_options,
+    add_mysql_options,
+    add_output_options,
+    add_secret_options,
+)
+from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -28,6 +34,15 @@ def _lazy(module: str, name: str) -> Any:
 
 
 class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser: usage errors are UsageError, and no abbreviations.
+
+    ``allow_abbrev`` is off: ``--rep`` must not silently mean ``--repo`` (or, one day,
+    ``--replace``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 
@@ -120,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     _key_lifecycle(ksub, sub)
     _server_commands(sub)
+    add_output_options(parser)
     return parser
 
 
@@ -483,17 +499,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = wants_json(argv)
     try:
         args = build_parser().parse_args(argv)
         _require_keyring(args)
-        rc: int = args.func(args)
+        with quiet_stdout(args):
+            rc: int = args.func(args)
+        if rc and getattr(args, "quiet", False) and not as_json:
+            print(
+                f"dbseal: error: exit status {rc} (hint: run it without -q for the details)",
+                file=sys.stderr,
+            )
         return rc
     except DbsealError as exc:
-        print(exc.one_line(), file=sys.stderr)
+        print_error(exc, as_json)
         return exc.exit_code
     except KeyboardInterrupt:
         err = Interrupted("interrupted by the user")
-        print(err.one_line(), file=sys.stderr)
+        print_error(err, as_json)
         return err.exit_code
     except BrokenPipeError:
         return _broken_pipe()
@@ -501,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("DBSEAL_DEBUG"):
             raise
         bug = DbsealError(f"internal error {type(exc).__name__}: {exc}")
-        print(bug.one_line() + " (set DBSEAL_DEBUG=1 for a traceback)", file=sys.stderr)
+        print_error(bug, as_json, " (set DBSEAL_DEBUG=1 for a traceback)")
         return bug.exit_code
 
 

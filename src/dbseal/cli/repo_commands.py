@@ -10,32 +10,18 @@ from typing import Any
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
 from dbseal.cli.config import apply_config
+from dbseal.cli.durations import parse_duration
 from dbseal.cli.keyargs import identities_from_args, open_keyring, parse_recipient
+from dbseal.cli.repoopen import open_repo, tls_files
 from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
 from dbseal.crypto.x25519 import X25519Recipient, parse_recipients_file
 from dbseal.errors import DbsealError, UsageError
+from dbseal.monitoring.sizes import human_size
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import open_sealed_with_key
 from dbseal.ops.verify import history, last_verification
-from dbseal.storage import TlsClientFiles, open_backend
-
-
-def tls_files(args: argparse.Namespace | None) -> TlsClientFiles:
-    """Client TLS files for a dbseal+tls:// repository (--tls-ca/--tls-cert/--tls-key)."""
-    return TlsClientFiles(
-        getattr(args, "tls_ca", None),
-        getattr(args, "tls_cert", None),
-        getattr(args, "tls_key", None),
-    )
-
-
-def open_repo(location: str | None, args: argparse.Namespace | None = None) -> Repository:
-    if not location:
-        raise UsageError(
-            "no repository given", hint="pass --repo REPO or set `repository` in dbseal.toml"
-        )
-    return Repository.open(open_backend(location, tls_files(args)))
+from dbseal.storage import open_backend
 
 
 def _parse_policy(items: list[str] | None) -> Policy:
@@ -95,19 +81,13 @@ def cmd_init(args: argparse.Namespace) -> int:
             hint="pass -r age1..., -R FILE, --keyring DIR --key NAME, or --require-passphrase",
         )
     repo = Repository.create(open_backend(args.repo, tls_files(args)), config)
-    print(f"created repository {config.repository_id} at {repo.backend.location}")
+    if args.json:
+        print(
+            json.dumps({"repository_id": config.repository_id, "location": repo.backend.location})
+        )
+    else:
+        print(f"created repository {config.repository_id} at {repo.backend.location}")
     return 0
-
-
-def _size(n: Any) -> str:
-    if not isinstance(n, int):
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def _row(m: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +142,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         started = str(r["started"] or "")[:19].replace("T", " ")
         dur = f"{r['duration_s']:.1f}s" if isinstance(r["duration_s"], int | float) else "-"
         print(
-            f"{r['id']:27} {r['status']:9} {started:20} {dur:>7} {_size(r['raw_bytes']):>10} "
-            f"{_size(r['stored_bytes']):>10}  {_verified(r['verification']):28} "
+            f"{r['id']:27} {r['status']:9} {started:20} {dur:>7} {human_size(r['raw_bytes']):>10} "
+            f"{human_size(r['stored_bytes']):>10}  {_verified(r['verification']):28} "
             f"{','.join(r['databases'] or [])}{mark}"
         )
     print("* = latest good backup")
@@ -213,7 +193,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"source       {json.dumps(m.get('source', {}), sort_keys=True)}",
         f"server       {m.get('server_version', '-')}; dump tool {m.get('client_version', '-')}",
         f"tls          {json.dumps(m.get('tls'))}",
-        f"sizes        raw {_size(sizes.get('raw'))}, compressed {_size(sizes.get('compressed'))}, stored {_size(sizes.get('stored'))} ({m.get('codec')})",
+        f"sizes        raw {human_size(sizes.get('raw'))}, compressed {human_size(sizes.get('compressed'))}, stored {human_size(sizes.get('stored'))} ({m.get('codec')})",
         f"keys         {json.dumps(m.get('keys', []))}",
         f"sha256       {m.get('data_sha256')}",
         f"messages     {json.dumps(m.get('messages', {}))}",
@@ -232,12 +212,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo"]
+__all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo", "tls_files"]
 
 
 def cmd_repo_check(args: argparse.Namespace) -> int:
     from dbseal.catalog.check import check_repository
-    from dbseal.cli.verify_commands import parse_duration
 
     apply_config(args, None)
     repo = open_repo(args.repo, args)

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from dbseal.errors import UsageError
 from dbseal.monitoring.reporter import JsonLinesReporter, Reporter
+from dbseal.monitoring.sizes import human_size
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -50,7 +51,7 @@ def describe(kind: str, f: dict[str, Any]) -> str:
         client = f" {who}" if f.get("client") else ""
         return f"refused{client}: {f.get('reason')}"
     if kind == "receiver.stored":
-        return f"{who} stored {f.get('object')} ({f.get('bytes')} bytes)"
+        return f"{who} stored {f.get('object')} ({human_size(f.get('bytes'))})"
     if kind == "receiver.removed":
         return f"{who} removed {f.get('object')}"
     if kind == "receiver.denied":

@@ -5,28 +5,20 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 from typing import Any
 
 from dbseal.catalog import manifest as mf
 from dbseal.cli.config import apply_config
+from dbseal.cli.durations import parse_duration
 from dbseal.cli.keyargs import identities_from_args
-from dbseal.cli.repo_commands import open_repo
+from dbseal.cli.output import make_reporter
+from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
+from dbseal.cli.targets import target_from_args
 from dbseal.errors import UsageError
-from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.verify import Verification, verify_backup
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BAD_BACKUP_CODES = (30, 31, 5)
-
-
-def parse_duration(text: str) -> datetime.timedelta:
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise UsageError(f"invalid duration {text!r}", hint="write e.g. 30m, 24h, 7d or 2w")
-    return datetime.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
 def _select(repo: Any, args: argparse.Namespace) -> list[str]:
@@ -46,22 +38,13 @@ def _select(repo: Any, args: argparse.Namespace) -> list[str]:
     return [repo.resolve(ref) for ref in (args.backups or ["latest"])]
 
 
-def _reporter(args: argparse.Namespace) -> Reporter:
-    import sys
-
-    from dbseal.cli.backup_commands import _reporter as backup_reporter
-
-    return backup_reporter(args) if sys.stderr.isatty() or args.json else NullReporter()
-
-
 def _restore_check(args: argparse.Namespace) -> Any:
     if args.level != "restore":
         return None
     if args.scratch:
-        from dbseal.cli.backup_commands import _target
         from dbseal.ops.verify_restore import scratch_check
 
-        target = _target(args, args.scratch, "scratch-")
+        target = target_from_args(args, args.scratch, "scratch-")
         src = secret_source(args, "scratch-password")
         return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
     from dbseal.ops.verify_restore import throwaway_check
@@ -103,7 +86,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
     identities = identities_from_args(args) if args.level != "integrity" else []
     check = _restore_check(args)
-    reporter = _reporter(args)
+    reporter = make_reporter(args)
     results = []
     for bid in bids:
         v = verify_backup(repo, bid, args.level, identities, check, reporter)

@@ -7,14 +7,31 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
+
+from dbseal.monitoring.sizes import human_size
+
+
+class _SizeColumn(ProgressColumn):
+    """``1.2 GiB/3.4 GiB`` in the same IEC units as the rest of dbseal (rich's are decimal)."""
+
+    def render(self, task: Task) -> Text:
+        total = f"/{human_size(int(task.total))}" if task.total is not None else ""
+        return Text(f"{human_size(int(task.completed))}{total}", style="progress.download")
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{human_size(int(speed))}/s" if speed else "?", style="progress.data.speed")
 
 
 class ProgressReporter:
@@ -29,8 +46,8 @@ class ProgressReporter:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            _SizeColumn(),
+            _RateColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),

@@ -1,0 +1,85 @@
+"""The schema of dbseal.toml: unknown keys, wrong types and bad values are errors.
+
+pydantic v2 in strict mode: a string never becomes a boolean, an integer never a string.
+Each field's ``description`` is what the error message says the value must be.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dbseal.config import SSL_MODES
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+_STR = "a string"
+_PATH = "a path (a string)"
+_PATHS = "a path or a list of paths (strings)"
+
+
+class SourceConfig(BaseModel):
+    """One ``[sources.NAME]`` table: a database server to back up."""
+
+    model_config = _STRICT
+
+    url: str | None = Field(None, description="a mysql://USER@HOST[:PORT][/DB,...] URL (a string)")
+    socket: str | None = Field(None, description=_PATH)
+    password_file: str | None = Field(None, description=_PATH)
+    password_command: str | None = Field(None, description="a shell command (a string)")
+    password_secret: str | None = Field(None, description="a sealed secret's name (a string)")
+    ssl_ca: str | None = Field(None, description=_PATH)
+    ssl_cert: str | None = Field(None, description=_PATH)
+    ssl_key: str | None = Field(None, description=_PATH)
+    ssl_mode: Literal[SSL_MODES] | None = Field(  # type: ignore[valid-type]
+        None, description="one of " + ", ".join(SSL_MODES)
+    )
+    tls_version: str | None = Field(None, description="a list like TLSv1.2,TLSv1.3 (a string)")
+    ssl_cipher: str | None = Field(None, description=_STR)
+    allow_insecure_remote: bool | None = Field(None, description="true or false")
+    compress: str | None = Field(
+        None, description="a codec: zstd, zstd:LEVEL, lz4, gzip, gzip:LEVEL or none"
+    )
+    recipients: str | list[str] | None = Field(
+        None, description="a recipient or a list of recipients (strings)"
+    )
+
+    @field_validator("compress")
+    @classmethod
+    def _codec(cls, value: str | None) -> str | None:
+        from dbseal.codecs import parse_codec
+        from dbseal.errors import UsageError
+
+        if value is not None:
+            try:
+                parse_codec(value, threads=0)
+            except UsageError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+
+class FileConfig(BaseModel):
+    """The whole file: top-level keys and the ``[sources.NAME]`` tables."""
+
+    model_config = _STRICT
+
+    repository: str | None = Field(None, description="a repository location (a string)")
+    keyring: str | None = Field(None, description=_PATH)
+    keyring_passphrase_file: str | None = Field(None, description=_PATH)
+    keyring_passphrase_command: str | None = Field(None, description="a shell command (a string)")
+    identity_files: str | list[str] | None = Field(None, description=_PATHS)
+    sources: dict[str, SourceConfig] = Field(
+        default_factory=dict, description="tables [sources.NAME]"
+    )
+
+
+def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
+    """The keys allowed in the table at ``keypath`` (name -> description); {} if none."""
+    model: type[BaseModel] | None = None
+    if len(keypath) == 0:
+        model = FileConfig
+    elif len(keypath) == 2 and keypath[0] == "sources":
+        model = SourceConfig
+    if model is None:
+        return {}
+    return {name: str(f.description) for name, f in model.model_fields.items()}
