@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 from typing import Any
 
 from dbseal.catalog import manifest as mf
@@ -19,6 +20,17 @@ from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import open_sealed_with_key
 from dbseal.ops.verify import history, last_verification
 from dbseal.storage import TlsClientFiles, open_backend
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> datetime.timedelta:
+    """``30m``, ``24h``, ``7d``, ``2w`` (for --since and --min-age)."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise UsageError(f"invalid duration {text!r}", hint="write e.g. 30m, 24h, 7d or 2w")
+    return datetime.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
 def tls_files(args: argparse.Namespace | None) -> TlsClientFiles:
@@ -235,20 +247,26 @@ def cmd_show(args: argparse.Namespace) -> int:
 __all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo"]
 
 
+def _kept_line(k: dict[str, Any]) -> str:
+    when = str(k["removable_at"]).replace("T", " ").replace("Z", " UTC")
+    latest = " at the latest" if k.get("at_the_latest") else ""
+    return f"  {k['object']}: {k['reason']}; removable after {when}{latest}"
+
+
 def cmd_repo_check(args: argparse.Namespace) -> int:
-    from dbseal.catalog.check import check_repository
-    from dbseal.cli.verify_commands import parse_duration
+    from dbseal.catalog.check import age_text, check_repository
+    from dbseal.errors import RepositoryNeedsAttention
 
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    report = check_repository(repo, parse_duration(args.min_age).total_seconds(), args.clean)
+    min_age = parse_duration(args.min_age).total_seconds()
+    report = check_repository(repo, min_age, args.clean)
     if args.json:
-        print(json.dumps(vars(report) | {"clean": report.clean}, indent=2))
+        print(json.dumps(report.to_json(), indent=2))
     else:
         for title, items in (
             ("incomplete writes", report.leftovers),
-            ("orphaned objects (no manifest)", report.orphans),
-            ("recent orphans (a backup may still be running; kept)", report.young_orphans),
+            (f"orphaned objects (no manifest, older than {age_text(min_age)})", report.orphans),
             ("backups with missing objects", report.missing),
         ):
             if items:
@@ -256,6 +274,9 @@ def cmd_repo_check(args: argparse.Namespace) -> int:
                 print("\n".join(f"  {i}" for i in items))
         if args.clean:
             print(f"removed {report.cleaned} leftover(s) and orphan(s)")
-        elif report.clean:
+        if report.kept:
+            print("kept (not removed by --clean):")
+            print("\n".join(_kept_line(k) for k in report.kept))
+        if report.clean:
             print(f"repository {repo.backend.location}: nothing left behind, every backup complete")
-    return 0 if report.clean or (args.clean and not report.missing) else 14
+    return RepositoryNeedsAttention.exit_code if report.needs_attention else 0

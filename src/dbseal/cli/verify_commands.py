@@ -5,28 +5,18 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 from typing import Any
 
 from dbseal.catalog import manifest as mf
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import identities_from_args
-from dbseal.cli.repo_commands import open_repo
+from dbseal.cli.repo_commands import open_repo, parse_duration
 from dbseal.cli.secrets_args import secret_source
 from dbseal.errors import UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.verify import Verification, verify_backup
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BAD_BACKUP_CODES = (30, 31, 5)
-
-
-def parse_duration(text: str) -> datetime.timedelta:
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise UsageError(f"invalid duration {text!r}", hint="write e.g. 30m, 24h, 7d or 2w")
-    return datetime.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
 def _select(repo: Any, args: argparse.Namespace) -> list[str]:
