@@ -16,7 +16,7 @@ from dbseal.errors import UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.verify import Verification, verify_backup
 
-_BAD_BACKUP_CODES = (30, 31, 5)
+_VERDICT_CODES = (30, 31)  # the backup's failures come first in the exit status
 
 
 def _select(repo: Any, args: argparse.Namespace) -> list[str]:
@@ -78,8 +78,13 @@ def _human(v: Verification) -> str:
         )
         if t.get("note") and t["note"] not in notes:
             notes.append(t["note"])
-    lines += [f"    note: {n}" for n in notes]
+    lines += [f"    note: {n}" for n in [*v.notes, *notes]]
     lines += [f"    problem: {p}" for p in v.problems if v.result != "ok"]
+    if v.result == "error":
+        lines.append(
+            "    not recorded: the check could not be carried out; this says nothing about "
+            "the backup, `list` and `show` keep its last verification"
+        )
     return "\n".join(lines)
 
 
@@ -111,5 +116,5 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"  FAILED {v.backup_id}: {v.problems[0] if v.problems else v.error_class}")
     if not failed:
         return 0
-    bad = [v.exit_code for v in failed if v.exit_code in _BAD_BACKUP_CODES]
+    bad = [v.exit_code for v in failed if v.exit_code in _VERDICT_CODES]
     return bad[0] if bad else failed[0].exit_code
