@@ -160,7 +160,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     rename = _rename_map(args.rename_db)
     only = set(args.database) if args.database else None
-    bid = repo.resolve(args.backup)
+    bid = repo.resolve(args.backup, args.source_name)
     in_backup = set(repo.manifest(bid).get("databases") or [])
     unknown = sorted((set(rename) | (only or set())) - in_backup)
     if unknown:

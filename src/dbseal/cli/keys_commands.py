@@ -237,7 +237,7 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    bid = repo.resolve(args.backup)
+    bid = repo.resolve(args.backup, args.source_name)
     removed = forget_backup(repo, bid, args.shred)
     how = "shredded (key envelope destroyed first)" if args.shred else "deleted"
     print(f"backup {bid} {how}: removed {', '.join(removed)}")

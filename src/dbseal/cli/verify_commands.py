@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from dbseal.catalog import manifest as mf
+from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import identities_from_args
 from dbseal.cli.repo_commands import open_repo, parse_duration
@@ -20,6 +21,7 @@ _VERDICT_CODES = (30, 31)  # the backup's failures come first in the exit status
 
 
 def _select(repo: Any, args: argparse.Namespace) -> list[str]:
+    source = args.source_name
     if args.all or args.since:
         cutoff = None
         if args.since:
@@ -31,9 +33,11 @@ def _select(repo: Any, args: argparse.Namespace) -> list[str]:
                 continue
             if cutoff and str(m.get("started", "")) < cutoff:
                 continue
+            if source is not None and source_name(m) != source:
+                continue
             out.append(str(m["id"]))
         return out
-    return [repo.resolve(ref) for ref in (args.backups or ["latest"])]
+    return [repo.resolve(ref, source) for ref in (args.backups or ["latest"])]
 
 
 def _reporter(args: argparse.Namespace) -> Reporter:
