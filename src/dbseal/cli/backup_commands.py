@@ -9,7 +9,6 @@ import sys
 from typing import Any
 
 from dbseal.catalog.repository import Repository
-from dbseal.catalog.secrets import load_secret, store_secret
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.repo_commands import open_repo
@@ -24,6 +23,7 @@ from dbseal.monitoring.progress import ProgressReporter
 from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
+from dbseal.ops.secrets import load_secret, store_secret
 
 
 def _target(args: argparse.Namespace, url: str, prefix: str) -> Any:
