@@ -110,6 +110,29 @@ def test_unreachable_scratch_server_is_not_recorded(
     assert (last["level"], last["result"]) == ("decrypt", "ok")
 
 
+def test_storage_that_cannot_read_the_data_object_is_not_recorded(
+    ruser: DbsealUser, backup: tuple[Path, str]
+) -> None:
+    """The storage fails reading (a directory where the object is: EISDIR, like EIO):
+    the repository's problem, not a verdict on the backup."""
+    repo, bid = backup
+    before = records(repo, bid)
+    data = repo / "data" / f"{bid}.dbseal"
+    saved = data.read_bytes()
+    data.unlink()
+    data.mkdir()
+    try:
+        for level in ("integrity", "decrypt"):
+            res = ruser.run("verify", "--repo", repo, bid, "--level", level, "-i", ruser.identity)
+            assert res.rc == 14, res.stdout + res.stderr
+            assert "ERROR" in res.stdout and "not recorded" in res.stdout
+        assert records(repo, bid) == before
+    finally:
+        data.rmdir()
+        data.write_bytes(saved)
+    assert listed_verification(ruser, repo, bid)["result"] == "ok"
+
+
 def test_keyless_integrity_says_the_manifest_was_not_authenticated(
     ruser: DbsealUser, backup: tuple[Path, str]
 ) -> None:
