@@ -100,6 +100,10 @@ def test_two_named_sources_in_one_repository(
     wrong = user.run("show", shop_new, "--source", "crm").error(2)
     assert "shop" in wrong
 
+    escrow = user.run("keygen", "-o", user.home / "escrow.key").ok().stdout.strip()
+    rewrapped = user.run("rewrap", "--all", "--source", "crm", "--to", escrow).ok().stdout
+    assert f"{crm_only}: rewrapped" in rewrapped and shop_new not in rewrapped
+
 
 def test_backups_by_url_get_a_derived_source_name(
     user: DbsealUser, mariadb: MariaDBSandbox, two_dbs: tuple[str, str]

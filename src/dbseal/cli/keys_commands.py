@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import KEYRING_PASSPHRASE_ENV, identities_from_args, open_keyring
 from dbseal.cli.repo_commands import open_repo
@@ -178,11 +179,13 @@ def _recipient(spec: Spec, text: str, args: argparse.Namespace, ring: Keyring | 
 
 
 def _targets(repo: Any, args: argparse.Namespace) -> list[str]:
+    if args.all and args.source_name is not None:
+        return [str(m["id"]) for m in repo.manifests() if source_name(m) == args.source_name]
     if args.all:
         return repo.backup_ids()  # type: ignore[no-any-return]
     if not args.backups:
         raise UsageError("name backups or pass --all")
-    return [repo.resolve(b) for b in args.backups]
+    return [repo.resolve(b, args.source_name) for b in args.backups]
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:

@@ -189,7 +189,8 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
         "rewrap", help="change who can open backups: rewrites key envelopes only, never data"
     )
     _repo_opts(p)
-    p.add_argument("backups", nargs="*", metavar="ID")
+    p.add_argument("backups", nargs="*", metavar="ID|NAME:latest")
+    _source_opt(p)
     p.add_argument("--all", action="store_true", help="every backup in the repository")
     p.add_argument(
         "--to",
@@ -213,7 +214,8 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
         help="new data key and full re-seal (for an exposed key); shreds the old backup",
     )
     _repo_opts(p)
-    p.add_argument("backups", nargs="*", metavar="ID")
+    p.add_argument("backups", nargs="*", metavar="ID|NAME:latest")
+    _source_opt(p)
     p.add_argument("--all", action="store_true")
     p.add_argument("--compress", metavar="CODEC[:LEVEL]")
     p.add_argument("-r", "--recipient", action="append", metavar="age1...")

@@ -117,7 +117,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{len(results) - len(failed)} of {len(results)} backups verified at level {args.level}"
         )
         for v in failed:
-            print(f"  FAILED {v.backup_id}: {v.problems[0] if v.problems else v.error_class}")
+            print(
+                f"  {v.result.upper()} {v.backup_id}: {v.problems[0] if v.problems else v.error_class}"
+            )
     if not failed:
         return 0
     bad = [v.exit_code for v in failed if v.exit_code in _VERDICT_CODES]
