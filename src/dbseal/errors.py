@@ -36,6 +36,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- ReceiverTLSError (51)
     +-- RepositoryError (15)
     |   +-- BackupNotFound
+    |   +-- AmbiguousLatest (36)
+    +-- RepositoryNeedsAttention (35)
     +-- PolicyViolation (16)
     +-- LockHeld (19)
     +-- IntegrityFailure (30)
@@ -252,6 +254,26 @@ class RepositoryError(DbsealError):
 class BackupNotFound(RepositoryError):
     summary = "no such backup in the repository"
     hint = "list the backups with `dbseal list --repo REPO`"
+
+
+class AmbiguousLatest(RepositoryError):
+    exit_code = 36
+    summary = "`latest` is ambiguous: the repository holds good backups of several sources"
+    hint = "name the source: NAME:latest or --source NAME (the message lists the choices)"
+
+
+class RepositoryNeedsAttention(DbsealError):
+    """`dbseal repo check` found something to act on; its report says what (not raised)."""
+
+    exit_code = 35
+    summary = (
+        "repo check: leftovers or orphans to remove, or backups with missing objects "
+        "(the storage itself works)"
+    )
+    hint = (
+        "read the report; `dbseal repo check --clean` removes what is old enough, "
+        "a backup with missing objects needs another copy of the repository"
+    )
 
 
 class PolicyViolation(DbsealError):

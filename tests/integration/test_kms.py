@@ -21,7 +21,6 @@ import pytest
 
 from cli.clikit import Result, private_file, run_dbseal
 from dbseal.catalog.repository import RepoConfig, Repository
-from dbseal.catalog.secrets import load_secret
 from dbseal.codecs import parse_codec
 from dbseal.crypto import kms as kms_mod
 from dbseal.crypto.kms import ESCROW_HINT, AwsKmsIdentity, AwsKmsRecipient, KmsSettings
@@ -30,6 +29,7 @@ from dbseal.crypto.x25519 import X25519Identity
 from dbseal.errors import KmsError, NoMatchingKey
 from dbseal.format.header import Header, read_header
 from dbseal.ops.seal import open_sealed, seal_stream
+from dbseal.ops.secrets import load_secret
 from dbseal.storage import open_backend
 
 DATA = b"-- MariaDB dump\nINSERT INTO t VALUES (1, 'kms');\n" * 500

@@ -27,7 +27,7 @@ def test_interrupted_backup_is_invisible_then_reported_and_cleaned(
     )
 
     report = user.run("repo", "check", "--repo", repo, "--json")
-    assert report.rc == 14
+    assert report.rc == 35, "leftovers need attention; they are not a storage failure (14)"
     doc = report.json()
     assert doc["leftovers"], "the temporary data file is reported"
     user.run("repo", "check", "--repo", repo, "--clean", "--min-age", "0s").ok()
@@ -42,3 +42,29 @@ def test_interrupted_backup_is_invisible_then_reported_and_cleaned(
     user.run("repo", "check", "--repo", repo, "--clean").ok()
     assert not Path(repo / "data" / "20200101T000000Z-deadbeef.dbseal").exists()
     assert user.run("verify", "--repo", repo, good, "--level", "integrity").rc == 0
+
+
+def test_kept_orphans_say_why_and_when_they_become_removable(user: DbsealUser) -> None:
+    repo = user.init("repo")
+    young = repo / "data" / "20991231T000000Z-0badf00d.dbseal"
+    young.write_bytes(b"x")
+    now = time.time()
+    os.utime(young, (now, now))
+    res = user.run("repo", "check", "--repo", repo, "--clean")
+    assert young.exists(), "a young orphan may be a backup in progress: kept"
+    assert "data/20991231T000000Z-0badf00d.dbseal" in res.stdout
+    assert "younger than 1h: may be a backup in progress" in res.stdout
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(now + 3600))
+    assert f"removable after {when}" in res.stdout, res.stdout
+    assert res.rc == 0, "only a possible backup in progress: nothing needs attention"
+    doc = user.run("repo", "check", "--repo", repo, "--json").json()
+    (kept,) = doc["kept"]
+    assert kept["object"] == "data/20991231T000000Z-0badf00d.dbseal"
+    assert kept["removable_at"].startswith(when.replace(" ", "T"))
+    old = repo / "envelopes" / "20200101T000000Z-deadbeef.env"
+    old.write_bytes(b"x")
+    os.utime(old, (0, 0))
+    res = user.run("repo", "check", "--repo", repo)
+    assert res.rc == 35 and "envelope/20200101T000000Z-deadbeef.env" in res.stdout
+    assert user.run("repo", "check", "--repo", repo, "--clean").rc == 0
+    assert not old.exists() and young.exists()

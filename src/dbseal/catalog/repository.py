@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbseal.catalog import manifest as mf
-from dbseal.errors import BackupNotFound, ObjectNotFound, RepositoryError
+from dbseal.catalog.source_names import LATEST, source_name, split_ref
+from dbseal.errors import (
+    AmbiguousLatest,
+    BackupNotFound,
+    ObjectNotFound,
+    RepositoryError,
+    UsageError,
+)
 from dbseal.storage import Backend, Handle
 
 CONFIG_FORMAT = 1
@@ -166,18 +173,64 @@ class Repository:
                 out.append({"id": bid, "status": "damaged", "error": exc.message})
         return out
 
-    def resolve(self, ref: str) -> str:
-        """A backup id from ``ID``, a unique id prefix, or ``latest`` (newest good backup)."""
-        ids = self.backup_ids()
-        if ref == "latest":
-            good = [m for m in self.manifests() if m.get("status") in mf.GOOD_STATUSES]
-            # newest snapshot first: start time, then id (ids of one second sort at random);
-            # a backup whose key envelope is gone (shredded, lost) cannot be `latest`
-            good.sort(key=lambda m: (str(m.get("started", "")), str(m["id"])), reverse=True)
-            for m in good:
-                if self.backend.stat(envelope_handle(str(m["id"]))) is not None:
-                    return str(m["id"])
+    def resolve(self, ref: str, source: str | None = None) -> str:
+        """A backup id from ``ID``, a unique id prefix, ``latest`` or ``NAME:latest``.
+
+        ``latest`` is the newest good backup; ``NAME:latest``, or ``latest`` with
+        ``source``, that of one source. A bare ``latest`` in a repository holding good
+        backups of several sources is refused (AmbiguousLatest) with the choices. An
+        id given with ``source`` must be a backup of that source.
+        """
+        named, base = split_ref(ref)
+        if named is not None:
+            if source is not None and source != named:
+                raise UsageError(f"{ref!r} and --source {source!r} name different sources")
+            source = named
+        if base == LATEST:
+            return self._latest(source)
+        bid = self._by_id(ref)
+        if source is not None and (actual := source_name(self.manifest(bid))) != source:
+            raise UsageError(
+                f"backup {bid} is of source {actual!r}, not {source!r}",
+                hint="drop --source, or use NAME:latest or an id of that source",
+            )
+        return bid
+
+    def latest_by_source(self) -> dict[str, str]:
+        """The newest good backup of each source (one whose key envelope still exists)."""
+        good = [m for m in self.manifests() if m.get("status") in mf.GOOD_STATUSES]
+        # newest snapshot first: start time, then id (ids of one second sort at random);
+        # a backup whose key envelope is gone (shredded, lost) cannot be `latest`
+        good.sort(key=lambda m: (str(m.get("started", "")), str(m["id"])), reverse=True)
+        out: dict[str, str] = {}
+        for m in good:
+            name = source_name(m)
+            if name not in out and self.backend.stat(envelope_handle(str(m["id"]))) is not None:
+                out[name] = str(m["id"])
+        return out
+
+    def _latest(self, source: str | None) -> str:
+        latest = self.latest_by_source()
+        if source is not None:
+            if source not in latest:
+                known = ", ".join(sorted(latest)) or "none"
+                raise BackupNotFound(
+                    f"no successful backup of source {source!r} in {self.backend.location}",
+                    hint=f"sources with good backups: {known} (see `dbseal list`)",
+                )
+            return latest[source]
+        if not latest:
             raise BackupNotFound(f"no successful backup in {self.backend.location}")
+        if len(latest) > 1:
+            choices = ", ".join(f"{name}:latest" for name in sorted(latest))
+            raise AmbiguousLatest(
+                f"`latest` is ambiguous: {self.backend.location} holds good backups of "
+                f"{len(latest)} sources; choose one of {choices}"
+            )
+        return next(iter(latest.values()))
+
+    def _by_id(self, ref: str) -> str:
+        ids = self.backup_ids()
         if ref in ids:
             return ref
         matches = [b for b in ids if b.startswith(ref)]

@@ -1,66 +1,21 @@
-"""Credentials sealed inside the repository (`dbseal secret set NAME`).
+"""Where credentials sealed inside the repository live: ``secrets/<NAME>.dbseal``.
 
-The seeds keep "an encrypted MySQL user and password in the configuration
-file"; dbseal keeps them as small sealed files under ``secrets/`` for the
-repository's recipients, referenced by name from dbseal.toml or
-``--password-secret NAME``. Opening one needs an identity (typically the
-host's keyring), never a value on the command line.
+The catalog knows only the layout and the names; sealing and opening them is
+:mod:`dbseal.ops.secrets` (the catalog never imports the crypto or ops layers).
 """
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Sequence
 
-from dbseal.catalog.repository import Repository
-from dbseal.codecs import parse_codec
-from dbseal.crypto.recipients import Identity, Recipient
-from dbseal.crypto.secret import Secret
-from dbseal.errors import NoMatchingKey, ObjectNotFound, RepositoryError, UsageError
-from dbseal.ops.seal import open_sealed, seal_stream
+from dbseal.errors import UsageError
 from dbseal.storage import Handle
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
-def _handle(name: str) -> Handle:
+def secret_handle(name: str) -> Handle:
+    """The handle of sealed secret ``name``; refuses a name that is not a plain word."""
     if not _NAME.fullmatch(name):
         raise UsageError(f"invalid secret name {name!r}", hint="use letters, digits, '_', '.', '-'")
     return Handle("secret", f"{name}.dbseal")
-
-
-def store_secret(
-    repo: Repository, name: str, value: Secret, recipients: Sequence[Recipient]
-) -> None:
-    out = io.BytesIO()
-    seal_stream(
-        io.BytesIO(value.reveal()),
-        out,
-        recipients,
-        parse_codec("none"),
-        {"kind": "secret", "name": name},
-    )
-    handle = _handle(name)
-    exists = repo.backend.stat(handle) is not None
-    repo.backend.put(handle, out.getvalue(), overwrite=exists)  # new secrets: create-only
-
-
-def load_secret(repo: Repository, name: str, identities: Sequence[Identity]) -> Secret:
-    try:
-        raw = repo.backend.get(_handle(name))
-    except ObjectNotFound:
-        raise RepositoryError(
-            f"no secret {name!r} in {repo.backend.location}",
-            hint="store it with `dbseal secret set NAME`",
-        ) from None
-    try:
-        header, plain = open_sealed(io.BytesIO(raw), identities)
-    except NoMatchingKey as exc:
-        raise NoMatchingKey(
-            f"the sealed secret {name!r} cannot be opened with the given identities",
-            hint="pass -i IDENTITY or --keyring DIR of one of the repository's recipients",
-        ) from exc
-    if header.label.get("name") != name or header.label.get("kind") != "secret":
-        raise RepositoryError(f"the sealed secret stored as {name!r} was sealed as another secret")
-    return Secret(b"".join(plain))

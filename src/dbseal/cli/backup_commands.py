@@ -7,7 +7,6 @@ import io
 import json
 
 from dbseal.catalog.repository import Repository
-from dbseal.catalog.secrets import load_secret, store_secret
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
@@ -23,6 +22,7 @@ from dbseal.errors import KeyringError, UsageError
 from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
+from dbseal.ops.secrets import load_secret, store_secret
 
 
 def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) -> Secret | None:
@@ -129,7 +129,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     rename = _rename_map(args.rename_db)
     only = set(args.database) if args.database else None
-    bid = repo.resolve(args.backup)
+    bid = repo.resolve(args.backup, args.source_name)
     in_backup = set(repo.manifest(bid).get("databases") or [])
     unknown = sorted((set(rename) | (only or set())) - in_backup)
     if unknown:

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import KEYRING_PASSPHRASE_ENV, identities_from_args, open_keyring
 from dbseal.cli.repo_commands import open_repo
@@ -178,11 +179,13 @@ def _recipient(spec: Spec, text: str, args: argparse.Namespace, ring: Keyring | 
 
 
 def _targets(repo: Any, args: argparse.Namespace) -> list[str]:
+    if args.all and args.source_name is not None:
+        return [str(m["id"]) for m in repo.manifests() if source_name(m) == args.source_name]
     if args.all:
         return repo.backup_ids()  # type: ignore[no-any-return]
     if not args.backups:
         raise UsageError("name backups or pass --all")
-    return [repo.resolve(b) for b in args.backups]
+    return [repo.resolve(b, args.source_name) for b in args.backups]
 
 
 def cmd_rewrap(args: argparse.Namespace) -> int:
@@ -237,7 +240,7 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    bid = repo.resolve(args.backup)
+    bid = repo.resolve(args.backup, args.source_name)
     removed = forget_backup(repo, bid, args.shred)
     how = "shredded (key envelope destroyed first)" if args.shred else "deleted"
     print(f"backup {bid} {how}: removed {', '.join(removed)}")

@@ -205,7 +205,8 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
         "rewrap", help="change who can open backups: rewrites key envelopes only, never data"
     )
     _repo_opts(p)
-    p.add_argument("backups", nargs="*", metavar="ID")
+    p.add_argument("backups", nargs="*", metavar="ID|NAME:latest")
+    _source_opt(p)
     p.add_argument("--all", action="store_true", help="every backup in the repository")
     p.add_argument(
         "--to",
@@ -229,7 +230,8 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
         help="new data key and full re-seal (for an exposed key); shreds the old backup",
     )
     _repo_opts(p)
-    p.add_argument("backups", nargs="*", metavar="ID")
+    p.add_argument("backups", nargs="*", metavar="ID|NAME:latest")
+    _source_opt(p)
     p.add_argument("--all", action="store_true")
     p.add_argument("--compress", metavar="CODEC[:LEVEL]")
     p.add_argument("-r", "--recipient", action="append", metavar="age1...")
@@ -238,7 +240,8 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
 
     p = sub.add_parser("forget", help="delete a backup; --shred destroys its key envelope first")
     _repo_opts(p)
-    p.add_argument("backup", metavar="ID")
+    p.add_argument("backup", metavar="ID|NAME:latest")
+    _source_opt(p)
     p.add_argument(
         "--shred", action="store_true", help="crypto-shred: the key envelope is destroyed first"
     )
@@ -263,6 +266,15 @@ def _repo_opts(p: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE",
         help="dbseal.toml (default: ./dbseal.toml, /etc/dbseal/dbseal.toml)",
+    )
+
+
+def _source_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source",
+        dest="source_name",
+        metavar="NAME",
+        help="only backups of this source (`latest` is then its newest good backup)",
     )
 
 
@@ -332,6 +344,8 @@ def _repo_commands(sub: Any) -> None:
 
     p = sub.add_parser("list", help="list backups (no key needed)")
     _repo_opts(p)
+    _source_opt(p)
+    p.add_argument("--database", metavar="DB", help="only backups that hold this database")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("repo_commands", "cmd_list"))
 
@@ -339,7 +353,8 @@ def _repo_commands(sub: Any) -> None:
         "show", help="show one backup; with a key, also authenticate it and show the dump log"
     )
     _repo_opts(p)
-    p.add_argument("backup", metavar="ID|latest")
+    p.add_argument("backup", metavar="ID|latest|NAME:latest")
+    _source_opt(p)
     _identity_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("repo_commands", "cmd_show"))
@@ -348,7 +363,8 @@ def _repo_commands(sub: Any) -> None:
         "restore", help="restore a backup into a server (authenticates it all first)"
     )
     _repo_opts(p)
-    p.add_argument("backup", metavar="ID|latest")
+    p.add_argument("backup", metavar="ID|latest|NAME:latest")
+    _source_opt(p)
     p.add_argument("--target", required=True, metavar="mysql://USER@HOST[:PORT]")
     add_mysql_options(p, "target-", "target")
     _identity_options(p)
@@ -382,7 +398,8 @@ def _repo_commands(sub: Any) -> None:
         "verify", help="prove backups restore: integrity (keyless), decrypt, restore"
     )
     _repo_opts(p)
-    p.add_argument("backups", nargs="*", metavar="ID|latest", help="default: latest")
+    p.add_argument("backups", nargs="*", metavar="ID|latest|NAME:latest", help="default: latest")
+    _source_opt(p)
     p.add_argument("--all", action="store_true", help="every good backup")
     p.add_argument("--since", metavar="DURATION", help="good backups started within e.g. 24h, 7d")
     p.add_argument(

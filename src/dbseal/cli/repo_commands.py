@@ -9,6 +9,7 @@ from typing import Any
 
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
+from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
 from dbseal.cli.durations import parse_duration
 from dbseal.cli.keyargs import identities_from_args, open_keyring, parse_recipient
@@ -95,6 +96,7 @@ def _row(m: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": m.get("id"),
         "name": m.get("name"),
+        "source_name": source_name(m),
         "status": m.get("status"),
         "started": m.get("started"),
         "duration_s": m.get("duration_s"),
@@ -112,41 +114,59 @@ def _verified(v: dict[str, Any] | None) -> str:
     return f"{v.get('level')} {v.get('result')} {when}"
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    apply_config(args, None)
-    repo = open_repo(args.repo, args)
+def _listed(repo: Repository, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The rows of `list`, filtered by --source and --database."""
     rows = [_row(m) for m in repo.manifests()]
+    if args.source_name is not None:
+        rows = [r for r in rows if r["source_name"] == args.source_name]
+    if args.database is not None:
+        rows = [r for r in rows if args.database in (r["databases"] or [])]
     for r in rows:
         last = last_verification(repo, str(r["id"]))
         if last:
             r["verification"] = {
                 k: last.get(k) for k in ("level", "result", "started", "restore_s")
             }
-    try:
-        latest = repo.resolve("latest")
-    except DbsealError:
-        latest = None
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    apply_config(args, None)
+    repo = open_repo(args.repo, args)
+    rows = _listed(repo, args)
+    by_source = repo.latest_by_source()
+    if args.source_name is not None:
+        by_source = {k: v for k, v in by_source.items() if k == args.source_name}
+    latest = next(iter(by_source.values())) if len(by_source) == 1 else None
     if args.json:
-        doc = {"repository": repo.backend.location, "latest": latest, "backups": rows}
+        doc = {
+            "repository": repo.backend.location,
+            "latest": latest,  # null when `latest` is ambiguous: see latest_by_source
+            "latest_by_source": by_source,
+            "backups": rows,
+        }
         print(json.dumps(doc, indent=2))
         return 0
     if not rows:
-        print(f"no backups in {repo.backend.location}")
+        filtered = args.source_name is not None or args.database is not None
+        print(f"no backups in {repo.backend.location}" + (" match" if filtered else ""))
         return 0
+    marks = set(by_source.values())
+    width = max(6, *(len(str(r["source_name"])) for r in rows))
     print(
-        f"{'ID':27} {'STATUS':9} {'STARTED':20} {'TIME':>7} {'RAW':>10} {'STORED':>10}  "
-        f"{'LAST VERIFIED':28} DATABASES"
+        f"{'ID':27} {'SOURCE':{width}} {'STATUS':9} {'STARTED':20} {'TIME':>7} {'RAW':>10} "
+        f"{'STORED':>10}  {'LAST VERIFIED':28} DATABASES"
     )
     for r in rows:
-        mark = " *" if r["id"] == latest else ""
+        mark = " *" if r["id"] in marks else ""
         started = str(r["started"] or "")[:19].replace("T", " ")
         dur = f"{r['duration_s']:.1f}s" if isinstance(r["duration_s"], int | float) else "-"
         print(
-            f"{r['id']:27} {r['status']:9} {started:20} {dur:>7} {human_size(r['raw_bytes']):>10} "
-            f"{human_size(r['stored_bytes']):>10}  {_verified(r['verification']):28} "
-            f"{','.join(r['databases'] or [])}{mark}"
+            f"{r['id']:27} {r['source_name']:{width}} {r['status']:9} {started:20} {dur:>7} "
+            f"{human_size(r['raw_bytes']):>10} {human_size(r['stored_bytes']):>10}  "
+            f"{_verified(r['verification']):28} {','.join(r['databases'] or [])}{mark}"
         )
-    print("* = latest good backup")
+    print("* = latest good backup" + (" of its source (NAME:latest)" if len(marks) > 1 else ""))
     return 0
 
 
@@ -165,7 +185,7 @@ def _open_log(
 def cmd_show(args: argparse.Namespace) -> int:
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    bid = repo.resolve(args.backup)
+    bid = repo.resolve(args.backup, args.source_name)
     m = repo.manifest(bid)
     keyed = bool(args.identity or args.keyring or secret_source(args, "passphrase").is_given())
     keyed = keyed or any(k.get("type") == "awskms" for k in m.get("keys", []))
@@ -190,7 +210,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"status       {m.get('status')}"
         + (f": {'; '.join(m.get('reasons', []))}" if m.get("reasons") else ""),
         f"time         {m.get('started')} .. {m.get('ended')} ({m.get('duration_s')} s)",
-        f"source       {json.dumps(m.get('source', {}), sort_keys=True)}",
+        f"source       {source_name(m)} {json.dumps(m.get('source', {}), sort_keys=True)}",
         f"server       {m.get('server_version', '-')}; dump tool {m.get('client_version', '-')}",
         f"tls          {json.dumps(m.get('tls'))}",
         f"sizes        raw {human_size(sizes.get('raw'))}, compressed {human_size(sizes.get('compressed'))}, stored {human_size(sizes.get('stored'))} ({m.get('codec')})",
@@ -215,19 +235,26 @@ def cmd_show(args: argparse.Namespace) -> int:
 __all__ = ["cmd_init", "cmd_list", "cmd_show", "mf", "open_repo", "tls_files"]
 
 
+def _kept_line(k: dict[str, Any]) -> str:
+    when = str(k["removable_at"]).replace("T", " ").replace("Z", " UTC")
+    latest = " at the latest" if k.get("at_the_latest") else ""
+    return f"  {k['object']}: {k['reason']}; removable after {when}{latest}"
+
+
 def cmd_repo_check(args: argparse.Namespace) -> int:
-    from dbseal.catalog.check import check_repository
+    from dbseal.catalog.check import age_text, check_repository
+    from dbseal.errors import RepositoryNeedsAttention
 
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    report = check_repository(repo, parse_duration(args.min_age).total_seconds(), args.clean)
+    min_age = parse_duration(args.min_age).total_seconds()
+    report = check_repository(repo, min_age, args.clean)
     if args.json:
-        print(json.dumps(vars(report) | {"clean": report.clean}, indent=2))
+        print(json.dumps(report.to_json(), indent=2))
     else:
         for title, items in (
             ("incomplete writes", report.leftovers),
-            ("orphaned objects (no manifest)", report.orphans),
-            ("recent orphans (a backup may still be running; kept)", report.young_orphans),
+            (f"orphaned objects (no manifest, older than {age_text(min_age)})", report.orphans),
             ("backups with missing objects", report.missing),
         ):
             if items:
@@ -235,6 +262,9 @@ def cmd_repo_check(args: argparse.Namespace) -> int:
                 print("\n".join(f"  {i}" for i in items))
         if args.clean:
             print(f"removed {report.cleaned} leftover(s) and orphan(s)")
-        elif report.clean:
+        if report.kept:
+            print("kept (not removed by --clean):")
+            print("\n".join(_kept_line(k) for k in report.kept))
+        if report.clean:
             print(f"repository {repo.backend.location}: nothing left behind, every backup complete")
-    return 0 if report.clean or (args.clean and not report.missing) else 14
+    return RepositoryNeedsAttention.exit_code if report.needs_attention else 0

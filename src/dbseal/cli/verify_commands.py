@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from dbseal.catalog import manifest as mf
+from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
 from dbseal.cli.durations import parse_duration
 from dbseal.cli.keyargs import identities_from_args
@@ -18,10 +19,11 @@ from dbseal.cli.targets import target_from_args
 from dbseal.errors import UsageError
 from dbseal.ops.verify import Verification, verify_backup
 
-_BAD_BACKUP_CODES = (30, 31, 5)
+_VERDICT_CODES = (30, 31)  # the backup's failures come first in the exit status
 
 
 def _select(repo: Any, args: argparse.Namespace) -> list[str]:
+    source = args.source_name
     if args.all or args.since:
         cutoff = None
         if args.since:
@@ -33,9 +35,11 @@ def _select(repo: Any, args: argparse.Namespace) -> list[str]:
                 continue
             if cutoff and str(m.get("started", "")) < cutoff:
                 continue
+            if source is not None and source_name(m) != source:
+                continue
             out.append(str(m["id"]))
         return out
-    return [repo.resolve(ref) for ref in (args.backups or ["latest"])]
+    return [repo.resolve(ref, source) for ref in (args.backups or ["latest"])]
 
 
 def _restore_check(args: argparse.Namespace) -> Any:
@@ -71,8 +75,13 @@ def _human(v: Verification) -> str:
         )
         if t.get("note") and t["note"] not in notes:
             notes.append(t["note"])
-    lines += [f"    note: {n}" for n in notes]
+    lines += [f"    note: {n}" for n in [*v.notes, *notes]]
     lines += [f"    problem: {p}" for p in v.problems if v.result != "ok"]
+    if v.result == "error":
+        lines.append(
+            "    not recorded: the check could not be carried out; this says nothing about "
+            "the backup, `list` and `show` keep its last verification"
+        )
     return "\n".join(lines)
 
 
@@ -101,8 +110,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{len(results) - len(failed)} of {len(results)} backups verified at level {args.level}"
         )
         for v in failed:
-            print(f"  FAILED {v.backup_id}: {v.problems[0] if v.problems else v.error_class}")
+            print(
+                f"  {v.result.upper()} {v.backup_id}: {v.problems[0] if v.problems else v.error_class}"
+            )
     if not failed:
         return 0
-    bad = [v.exit_code for v in failed if v.exit_code in _BAD_BACKUP_CODES]
+    bad = [v.exit_code for v in failed if v.exit_code in _VERDICT_CODES]
     return bad[0] if bad else failed[0].exit_code

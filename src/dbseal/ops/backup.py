@@ -28,6 +28,7 @@ from dbseal.catalog.repository import (
     manifest_handle,
     new_backup_id,
 )
+from dbseal.catalog.source_names import derive_source_name
 from dbseal.codecs import Codec, backup_threads, parse_codec
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient, describe_stanza
@@ -169,6 +170,7 @@ def run_backup(
         "dbseal_manifest": mf.MANIFEST_FORMAT,
         "id": bid,
         "name": name,
+        "source_name": name or derive_source_name(described),
         "repository_id": repo.config.repository_id,
         "file_id": file_id.hex(),
         "status": status,

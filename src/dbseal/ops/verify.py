@@ -2,11 +2,13 @@
 
 Levels, each including the ones before it:
 
-* ``integrity`` (no key): reads the data object once, recomputes its SHA-256 and
+* ``integrity`` (no key): checks that the manifest's authenticator (``mac``) is
+  present and well-formed, reads the data object once, recomputes its SHA-256 and
   trailer, and checks it against the manifest (file id, sizes, SHA-256), checks
   that the key envelope belongs to this data object (keyless check, file id and
   header hash) and that the sealed log is intact. What a storage host or an
-  auditor runs. It cannot tell whether the manifest itself was edited.
+  auditor runs. It cannot tell whether the manifest's contents were edited, and
+  says so ("manifest contents not authenticated (no key)").
 * ``decrypt`` (default): unwraps the data key, checks the manifest's MAC,
   authenticates every chunk, decompresses, and checks the plaintext's size,
   SHA-256 and the dump's completion marker. Writes nothing.
@@ -15,8 +17,14 @@ Levels, each including the ones before it:
   table's row count and checksum and the views/routines/triggers/events with
   what was recorded at backup time, and measures the restore time.
 
-Every run is recorded in ``verifications/<ID>/`` (append-only; authenticated
-with the backup's key for the keyed levels).
+A run that reaches a verdict about the backup (ok, or failed: damaged,
+inconsistent, restores to other data; see :data:`VERDICTS`) is recorded in
+``verifications/<ID>/`` (append-only; authenticated with the backup's key for
+the keyed levels). A run stopped by the operator's or the environment's problem
+(wrong or missing key, KMS, an unreachable scratch server, a missing tool, the
+repository's storage failing mid-read) is reported with that error's exit code
+(result ``error``) and NOT recorded, so it never changes what `list` and `show`
+say about a good backup.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,10 +50,9 @@ from dbseal.errors import (
     IntegrityFailure,
     KmsError,
     NoMatchingKey,
+    ObjectNotFound,
     RepositoryError,
     SandboxError,
-    StorageError,
-    TruncatedData,
 )
 from dbseal.format.envelope import parse_envelope
 from dbseal.format.header import read_header
@@ -55,6 +63,15 @@ from dbseal.pipeline import BackgroundHash
 from dbseal.storage import Handle
 
 LEVELS = ("integrity", "decrypt", "restore")
+VERDICTS = (
+    IntegrityFailure,
+    DataMismatch,
+)  # failures that are the backup's; only these are recorded
+_MAC = re.compile(r"[0-9a-f]{64}")
+NOT_AUTHENTICATED = (
+    "manifest contents not authenticated (no key): only its authenticator's presence and "
+    "form, the data object's SHA-256, trailer and sizes, the key envelope and the log were checked"
+)
 
 
 @dataclass
@@ -62,13 +79,15 @@ class Verification:
     backup_id: str
     level: str
     started: str
-    result: str = "ok"  # ok | failed | error
+    result: str = "ok"  # ok | failed (a verdict on the backup) | error (the check's problem)
     duration_s: float = 0.0
     restore_s: float | None = None
     problems: list[str] = field(default_factory=list)
     tables: list[dict[str, Any]] = field(default_factory=list)
     error_class: str | None = None
     exit_code: int = 0
+    notes: list[str] = field(default_factory=list)
+    recorded: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,14 +102,20 @@ class Verification:
             "tables": self.tables,
             "error_class": self.error_class,
             "exit_code": self.exit_code,
+            "notes": self.notes,
+            "recorded": self.recorded,
         }
 
 
 def check_integrity_level(
     repo: Repository, bid: str, progress: Callable[[int], None] | None = None
 ) -> None:
-    """Keyless checks; raises IntegrityFailure."""
+    """Keyless checks; raises IntegrityFailure, or StorageError when the storage itself fails."""
     manifest = repo.manifest(bid)
+    if not (isinstance(manifest.get("mac"), str) and _MAC.fullmatch(manifest["mac"])):
+        raise IntegrityFailure(
+            f"backup {bid}: the manifest's authenticator (mac) is missing or malformed"
+        )
     try:
         with repo.backend.open(data_handle(bid)) as fh:
             counting = _Counting(fh, progress)
@@ -102,7 +127,7 @@ def check_integrity_level(
         with repo.backend.open(log_handle(bid)) as fh:
             log_header = read_header(fh)
             check_integrity(fh, log_header.raw)
-    except (FormatError, StorageError) as exc:
+    except (FormatError, ObjectNotFound) as exc:
         raise IntegrityFailure(f"backup {bid}: {exc.message}") from None
     problems = []
     if header.file_id.hex() != manifest.get("file_id"):
@@ -145,7 +170,7 @@ def verify_backup(
     restore_check: RestoreCheck | None = None,
     reporter: Reporter | None = None,
 ) -> Verification:
-    """Run one verification and record it; never raises for a bad backup (see ``result``)."""
+    """Run one verification; record it if it reached a verdict. Never raises (see ``result``)."""
     reporter = reporter or NullReporter()
     started = datetime.datetime.now(datetime.UTC)
     t0 = time.monotonic()
@@ -166,6 +191,8 @@ def verify_backup(
             expected_bytes=manifest.get("sizes", {}).get("stored"),
         )
         check_integrity_level(repo, bid, lambda n: reporter.event("progress", bytes=n))
+        if level == "integrity":
+            v.notes.append(NOT_AUTHENTICATED)
         if level in ("decrypt", "restore"):
             key = _unlock(repo, bid, identities)
             _decrypt_level(repo, bid, identities, reporter)
@@ -182,15 +209,18 @@ def verify_backup(
                     + (" ..." if len(v.problems) > 5 else "")
                 )
     except DbsealError as exc:
-        # a checker that could not run (no MariaDB, KMS unreachable) is not a bad backup
-        v.result = "error" if isinstance(exc, CheckNotRun | KmsError) else "failed"
+        # only a verdict is the backup's failure; a wrong key, an unreachable server or
+        # storage, a missing tool is the check's problem: reported, not recorded
+        v.result = "failed" if isinstance(exc, VERDICTS) else "error"
         v.error_class, v.exit_code = type(exc).__name__, exc.exit_code
         if not v.problems:
             v.problems = [" | ".join(exc.message.splitlines())]
     finally:
         reporter.event("restore.end", id=bid)
     v.duration_s = round(time.monotonic() - t0, 3)
-    record(repo, v, key)
+    if v.result != "error":
+        record(repo, v, key)
+        v.recorded = True
     return v
 
 
@@ -200,7 +230,7 @@ def _unlock(repo: Repository, bid: str, identities: Sequence[Identity]) -> bytes
         return unlock_backup(repo, bid, identities)
     except (NoMatchingKey, KmsError):
         raise
-    except (FormatError, StorageError) as exc:
+    except (FormatError, ObjectNotFound) as exc:
         raise IntegrityFailure(f"backup {bid}: {exc.message}") from None
 
 
@@ -211,15 +241,16 @@ def _decrypt_level(
         authenticate_backup(repo, bid, identities, reporter)
     except NoMatchingKey:
         raise
-    except TruncatedData as exc:
-        raise IntegrityFailure(f"backup {bid}: {exc.message}") from None
-    except (FormatError, StorageError) as exc:
+    except (FormatError, ObjectNotFound) as exc:  # TruncatedData is a FormatError
         raise IntegrityFailure(f"backup {bid}: {exc.message}") from None
 
 
 def record(repo: Repository, v: Verification, key: bytes | None) -> None:
-    """Append the verification record (never overwrites); MAC'd when the key was opened."""
-    doc = v.to_json()
+    """Append the verification record (never overwrites); MAC'd when the key was opened.
+
+    The record carries neither ``notes`` nor ``recorded`` (they describe this run's report).
+    """
+    doc = {k: x for k, x in v.to_json().items() if k not in ("notes", "recorded")}
     doc["authenticated"] = key is not None
     if key is not None:
         doc = mf.sign(
