@@ -343,6 +343,13 @@ def _repo_commands(sub: Any) -> None:
         "--rename-db", action="append", metavar="OLD=NEW", help="restore database OLD as NEW"
     )
     p.add_argument(
+        "--replace",
+        action="store_true",
+        help="DESTROYS the current contents of every target database that exists: drops it and "
+        "recreates it from the backup (without it, a database that exists and is not empty is "
+        "refused)",
+    )
+    p.add_argument(
         "--no-verify-first",
         action="store_true",
         help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",
