@@ -9,6 +9,7 @@ dump create it again, so nothing old survives and the backup's character set is 
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,8 +129,8 @@ def test_only_the_second_database_exists_nothing_is_created(
         f"INSERT INTO `{shop.b}`.mine VALUES (7)",
     )
     before = state(mariadb_restore, shop.b)
-    for jobs in ("1", "2"):
-        line = shop.user.restore(shop.repo, shop.backup, mariadb_restore, "--jobs", jobs).error(27)
+    for extra in (("--jobs", "1"), ("--jobs", "2"), ("--no-verify-first",)):
+        line = shop.user.restore(shop.repo, shop.backup, mariadb_restore, *extra).error(27)
         assert shop.b in line and shop.a not in line
         assert shop.a not in databases_on(mariadb_restore), "the first database was created"
         assert state(mariadb_restore, shop.b) == before
@@ -199,3 +200,20 @@ def test_replace_with_rename_and_database_touches_only_the_selected_target(
     assert got["tables"] == ["t"] and got["rows"]["t"] == A_ROWS
     assert state(mariadb_restore, shop.b) == other
     assert shop.a not in databases_on(mariadb_restore)
+
+
+def test_replace_drops_nothing_when_the_backup_fails_authentication(
+    shop: Shop, mariadb_restore: MariaDBSandbox, on_target: list[str], tmp_path: Path
+) -> None:
+    on_target += [shop.a, shop.b]
+    occupy(mariadb_restore, shop.a)
+    before = state(mariadb_restore, shop.a)
+    repo = Path(shutil.copytree(shop.repo, tmp_path / "damaged"))
+    data = repo / "data" / f"{shop.backup}.dbseal"
+    damaged = bytearray(data.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    data.write_bytes(bytes(damaged))
+    res = shop.user.restore(repo, shop.backup, mariadb_restore, "--replace")
+    assert "failed authentication" in res.error(6)
+    assert state(mariadb_restore, shop.a) == before, "--replace dropped data before pass 1 ended"
+    assert shop.b not in databases_on(mariadb_restore)

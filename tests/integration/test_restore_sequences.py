@@ -8,6 +8,7 @@ so a copy made with --rename-db must point at its own sequence, not the original
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +67,23 @@ def test_a_sequence_and_a_nextval_default_restore(
         assert fetch(mariadb_restore, f"SELECT nextval(`{name}`.plain)") == [(11,)]
     finally:
         run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_verify_restore_level_on_a_scratch_server_with_a_sequence(
+    seq_backup: tuple[DbsealUser, Path, str, str], mariadb_restore: MariaDBSandbox
+) -> None:
+    """verify --scratch restores under dbsv_* names: the nextval() default must follow."""
+    user, repo, _, bid = seq_backup
+    server = mariadb_restore
+    before = databases_on(server)
+    res = user.run(
+        "verify", "--repo", repo, bid, "--level", "restore", "-i", user.identity, "--json",
+        "--scratch", f"mysql://root@127.0.0.1:{server.port}",
+        "--scratch-password-file", user.password_file(server),
+        "--scratch-ssl-ca", server.ca_cert,
+    )  # fmt: skip
+    assert res.rc == 0, res.stdout + res.stderr
+    (report,) = json.loads(res.stdout)
+    assert report["result"] == "ok", report
+    assert {(t["table"], t["found_rows"]) for t in report["tables"]} == {("t", 3)}
+    assert databases_on(server) == before
