@@ -18,8 +18,19 @@ from typing import Any
 
 import pytest
 
-from conftest import DbsealUser, databases_on, fetch, run_sql
+from conftest import (
+    DbsealUser,
+    databases_on,
+    fetch,
+    full_dump,
+    root_password,
+    run_sql,
+    tls_target,
+)
+from dbseal.errors import RestoreFailed
 from dbseal.sandbox import MariaDBSandbox
+from dbseal.sources import RenameFilter
+from dbseal.sources.parallel_sink import client_sink
 
 pytestmark = pytest.mark.mariadb
 
@@ -217,3 +228,32 @@ def test_replace_drops_nothing_when_the_backup_fails_authentication(
     assert "failed authentication" in res.error(6)
     assert state(mariadb_restore, shop.a) == before, "--replace dropped data before pass 1 ended"
     assert shop.b not in databases_on(mariadb_restore)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_database_that_appears_after_the_check_stops_the_restore(
+    shop: Shop,
+    mariadb: MariaDBSandbox,
+    mariadb_restore: MariaDBSandbox,
+    on_target: list[str],
+    jobs: int,
+) -> None:
+    """The dump's CREATE DATABASE of a name found free is strict: a late newcomer is refused."""
+    on_target.append(shop.a)
+    data, _ = full_dump(mariadb, shop.a)
+    occupy(mariadb_restore, shop.a)  # created by someone else after restore's check
+    before = state(mariadb_restore, shop.a)
+    rename = RenameFilter(fresh={shop.a})
+    sink = client_sink(tls_target(mariadb_restore), root_password(mariadb_restore), jobs)
+    with pytest.raises(RestoreFailed) as info:
+        sink.write(rename.feed(data))
+        sink.write(rename.flush())
+        sink.close()
+    sink.abort()
+    assert "database exists" in info.value.message
+    assert state(mariadb_restore, shop.a) == before
+
+
+def test_the_help_says_replace_destroys(shop: Shop) -> None:
+    text = " ".join(shop.user.run("restore", "--help").ok().stdout.split())
+    assert "--replace DESTROYS the current contents" in text

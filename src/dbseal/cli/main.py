@@ -364,7 +364,7 @@ def _repo_commands(sub: Any) -> None:
         default=2,
         metavar="N",
         help="connections to the target (default 2): the rows of large tables are loaded over "
-        "all of them; 1 feeds one client the dump exactly as it is",
+        "all of them; 1 feeds one client the dump as it is (without its LOCK TABLES lines)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))

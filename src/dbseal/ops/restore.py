@@ -12,7 +12,9 @@ Before any of that, the databases the restore would write (the manifest's, narro
 exists and holds anything stops the restore (:class:`TargetNotEmpty`) unless ``replace``.
 The check runs again after pass 1 (the target may have changed meanwhile); with
 ``replace`` the existing databases are then dropped, and the dump's own ``CREATE
-DATABASE`` (with the backup's character set and collation) creates them again.
+DATABASE`` (with the backup's character set and collation) creates them again. Every
+database that did not exist (or was dropped) is created without ``IF NOT EXISTS``, so one
+that appears meanwhile stops the restore at its ``CREATE DATABASE``.
 """
 
 from __future__ import annotations
@@ -74,10 +76,11 @@ class Selection:
         names = [str(d) for d in manifest.get("databases") or []]
         return [self.rename.get(d, d) for d in names if self.only is None or d in self.only]
 
-    def byte_filter(self) -> ByteFilter | None:
-        if not self.rename and self.only is None:
+    def byte_filter(self, fresh: Sequence[str] = ()) -> ByteFilter | None:
+        """Renames and selects; the databases of ``fresh`` must not exist when created."""
+        if not self.rename and self.only is None and not fresh:
             return None
-        return RenameFilter(dict(self.rename) or None, self.only)
+        return RenameFilter(dict(self.rename) or None, self.only, fresh=set(fresh))
 
 
 def check_target(
@@ -238,9 +241,10 @@ def restore_backup(
             sink.abort()
             raise
         reporter.event("restore.replaced", databases=[n for n in names if n in existing])
+    fresh = [n for n in names if replace or n not in existing] if target is not None else []
     try:
         total = apply_backup(
-            repo, bid, identities, sink, selection.byte_filter(), reporter, manifest
+            repo, bid, identities, sink, selection.byte_filter(fresh), reporter, manifest
         )
     except DbsealError as exc:
         if verify_first:

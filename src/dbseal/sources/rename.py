@@ -23,6 +23,11 @@ lines that start with known prefixes is safe:
 Not rewritten: database names written inside the bodies of routines, triggers and events
 (``SELECT * FROM old.t``); they keep pointing at the old name.
 
+With ``fresh`` (names as restored), the ``CREATE DATABASE`` of those databases loses its
+``IF NOT EXISTS``: a database created by someone else after ``ops.restore`` found the name
+free (or dropped it for ``--replace``) then stops the restore (``ERROR 1007 ... database
+exists``) instead of receiving the backup's tables.
+
 With ``drop_locks``, the dump's ``LOCK TABLES ... WRITE;`` and ``UNLOCK TABLES;`` lines are
 left out: while a table is locked, only the locked tables can be opened, and a table whose
 column default is ``nextval()`` of a sequence then fails with ``ERROR 1100 ... was not locked
@@ -104,9 +109,11 @@ class RenameFilter:
         mapping: Mapping[str, str] | None = None,
         only: Set[str] | None = None,
         drop_locks: bool = False,
+        fresh: Set[str] | None = None,
     ) -> None:
         self._map = {k.encode(): v.encode() for k, v in (mapping or {}).items() if k != v}
         self._only = {n.encode() for n in only} if only is not None else None
+        self._fresh = {n.encode() for n in fresh or ()}
         needles = [_CURDB]
         if self._map:
             needles += [_CREATE, _USE, _ALTER, _VIEW, _TRIGGER, _COLUMN]
@@ -114,8 +121,10 @@ class RenameFilter:
             needles += [_CREATE, _USE, _ALTER, *_FOOTERS]
         if drop_locks:
             needles += [_LOCK, _UNLOCK]
+        if self._fresh:
+            needles += [_CREATE]
         self._needles = tuple(dict.fromkeys(needles))
-        self._active = bool(self._map) or self._only is not None or drop_locks
+        self._active = bool(self._map) or self._only is not None or drop_locks or bool(fresh)
         self._carry = b""
         self._mid_line = False
         self._dropping = False
@@ -218,10 +227,13 @@ class RenameFilter:
         if self._dropping:
             return b""
         if kind == _CREATE:
-            at = len(_CREATE) + (
-                len(_IF_NOT_EXISTS) if line.startswith(_IF_NOT_EXISTS, len(_CREATE)) else 0
-            )
-            return self._rename_at(line, at)
+            optional = line.startswith(_IF_NOT_EXISTS, len(_CREATE))
+            at = len(_CREATE) + (len(_IF_NOT_EXISTS) if optional else 0)
+            line = self._rename_at(line, at)
+            found = _quoted_at(line, at) if optional and self._fresh else None
+            if found is not None and found[0] in self._fresh:
+                line = _CREATE + line[at:]
+            return line
         if kind in (_USE, _ALTER):
             return self._rename_at(line, len(kind))
         if kind == _VIEW:
