@@ -20,6 +20,7 @@ import pytest
 
 from conftest import (
     DbsealUser,
+    backed_up,
     databases_on,
     fetch,
     full_dump,
@@ -54,21 +55,18 @@ B_ROWS = [(10,), (20,)]
 def shop(tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDBSandbox) -> Iterator[Shop]:
     tag = uuid.uuid4().hex[:8]
     a, b = f"dbseal_sa_{tag}", f"dbseal_sb_{tag}"
-    run_sql(
+    with backed_up(
+        tmp_path_factory.mktemp("safety-user"),
         mariadb,
+        [a, b],
         f"CREATE DATABASE `{a}` CHARACTER SET latin1 COLLATE latin1_swedish_ci",
         f"CREATE TABLE `{a}`.t (id INT PRIMARY KEY, v VARCHAR(20))",
         f"INSERT INTO `{a}`.t VALUES (1, 'one'), (2, 'two'), (3, 'three')",
         f"CREATE DATABASE `{b}`",
         f"CREATE TABLE `{b}`.n (id INT PRIMARY KEY)",
         f"INSERT INTO `{b}`.n VALUES (10), (20)",
-    )
-    try:
-        user = DbsealUser(tmp_path_factory.mktemp("safety-user"))
-        repo = user.init()
-        yield Shop(user, repo, a, b, user.good_backup(repo, mariadb, a, b))
-    finally:
-        run_sql(mariadb, f"DROP DATABASE IF EXISTS `{a}`", f"DROP DATABASE IF EXISTS `{b}`")
+    ) as (user, repo, bid):
+        yield Shop(user, repo, a, b, bid)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DbsealUser, databases_on, fetch, run_sql
+from conftest import DbsealUser, backed_up, databases_on, fetch, run_sql
 from dbseal.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
@@ -26,21 +26,18 @@ def seq_backup(
     tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDBSandbox
 ) -> Iterator[tuple[DbsealUser, Path, str, str]]:
     db = f"dbseal_seq_{uuid.uuid4().hex[:8]}"
-    run_sql(
+    with backed_up(
+        tmp_path_factory.mktemp("seq-user"),
         mariadb,
+        [db],
         f"CREATE DATABASE `{db}`",
         f"CREATE SEQUENCE `{db}`.ids START WITH 100 CACHE 0",
         f"CREATE SEQUENCE `{db}`.plain START WITH 1 INCREMENT BY 5 CACHE 0",
         f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY DEFAULT nextval(`{db}`.ids), v INT)",
         f"INSERT INTO `{db}`.t (v) VALUES (1), (2), (3)",
         f"SELECT nextval(`{db}`.plain), nextval(`{db}`.plain)",
-    )
-    try:
-        user = DbsealUser(tmp_path_factory.mktemp("seq-user"))
-        repo = user.init()
-        yield user, repo, db, user.good_backup(repo, mariadb, db)
-    finally:
-        run_sql(mariadb, f"DROP DATABASE IF EXISTS `{db}`")
+    ) as (user, repo, bid):
+        yield user, repo, db, bid
 
 
 @pytest.mark.parametrize(("jobs", "renamed"), [("1", False), ("1", True), ("2", True)])
