@@ -112,6 +112,18 @@ def _outcome(
     }
 
 
+def _drop_for_replace(
+    target: TargetDatabases, names: Sequence[str], sink: Sink, reporter: Reporter
+) -> None:
+    """``--replace``: drop the existing databases (the dump creates them again)."""
+    try:
+        target.drop(names)
+    except BaseException:
+        sink.abort()
+        raise
+    reporter.event("restore.replaced", databases=list(names))
+
+
 def _plaintext(
     repo: Repository, bid: str, identities: Sequence[Identity], manifest: dict[str, Any]
 ) -> Iterator[bytes]:
@@ -233,14 +245,9 @@ def restore_backup(
     reporter.event(
         "restore.phase", label="restore", expected_bytes=manifest.get("sizes", {}).get("raw")
     )
-    sink = make_sink()
+    sink = make_sink()  # connected first: a login failure must not follow a drop
     if target is not None and replace and existing:
-        try:
-            target.drop([n for n in names if n in existing])
-        except BaseException:
-            sink.abort()
-            raise
-        reporter.event("restore.replaced", databases=[n for n in names if n in existing])
+        _drop_for_replace(target, [n for n in names if n in existing], sink, reporter)
     fresh = [n for n in names if replace or n not in existing] if target is not None else []
     try:
         total = apply_backup(
