@@ -50,6 +50,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- ClientTooOld (24)
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
+    +-- TargetNotEmpty (27)
     +-- KmsError (40)
     +-- Interrupted (130)
 
@@ -365,6 +366,17 @@ class RestoreFailed(DbsealError):
     exit_code = 26
     summary = "the restore into the database server failed"
     hint = "the message names the first statement the server refused; the target may hold a partial restore"
+
+
+class TargetNotEmpty(DbsealError):
+    """A restore would write into a database that exists and holds objects."""
+
+    exit_code = 27
+    summary = "a database the restore would write into already exists and is not empty"
+    hint = (
+        "restore a copy under another name with --rename-db OLD=NEW, or pass --replace to "
+        "DESTROY the database's current contents and replace them with the backup's"
+    )
 
 
 class KmsError(DbsealError):

@@ -6,6 +6,7 @@ Without the MariaDB binaries the tests are skipped on a workstation, but fail un
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -283,6 +284,21 @@ def run_sql(server: MariaDBSandbox, *statements: str | tuple[str, Sequence[objec
                     cur.execute(st[0], st[1])
                 else:
                     cur.execute(st)
+
+
+@contextlib.contextmanager
+def backed_up(
+    home: Path, server: MariaDBSandbox, databases: Sequence[str], *statements: str
+) -> Iterator[tuple[DbsealUser, Path, str]]:
+    """Run ``statements`` on ``server``, then a new user in ``home`` backs ``databases`` up:
+    ``(user, repository, backup id)``. The databases are dropped from ``server`` afterwards."""
+    run_sql(server, *statements)
+    try:
+        user = DbsealUser(home)
+        repo = user.init()
+        yield user, repo, user.good_backup(repo, server, *databases)
+    finally:
+        run_sql(server, *(f"DROP DATABASE IF EXISTS `{d}`" for d in databases))
 
 
 def fetch(server: MariaDBSandbox, sql: str, *params: object) -> list[tuple[Any, ...]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from typing import Any
 
 from dbseal.catalog.repository import Repository
 from dbseal.cli.config import apply_config
@@ -21,7 +22,7 @@ from dbseal.crypto.secret import Secret
 from dbseal.errors import KeyringError, UsageError
 from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
-from dbseal.ops.restore import restore_backup
+from dbseal.ops.restore import Selection, restore_backup
 from dbseal.ops.secrets import load_secret, store_secret
 
 
@@ -114,8 +115,8 @@ def _rename_map(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from dbseal.sources.mysql_sink import RenameFilter
     from dbseal.sources.parallel_sink import MAX_JOBS, client_sink
+    from dbseal.sources.target_databases import MysqlTargetDatabases
 
     apply_config(args, None)
     if not 1 <= args.jobs <= MAX_JOBS:
@@ -128,7 +129,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             hint="drop it from the URL; use --database NAME to pick databases, --rename-db OLD=NEW to rename",
         )
     rename = _rename_map(args.rename_db)
-    only = set(args.database) if args.database else None
+    only = frozenset(args.database) if args.database else None
     bid = repo.resolve(args.backup, args.source_name)
     in_backup = set(repo.manifest(bid).get("databases") or [])
     unknown = sorted((set(rename) | (only or set())) - in_backup)
@@ -139,13 +140,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     password = _password(args, "target-", None)
     identities = identities_from_args(args)
-    byte_filter = RenameFilter(rename or None, only) if (rename or only) else None
     result = restore_backup(
         repo,
         bid,
         identities,
         lambda: client_sink(target, password, args.jobs),
-        byte_filter,
+        Selection(rename, only),
+        MysqlTargetDatabases(target, password),
+        replace=args.replace,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
         reporter=make_reporter(args),
@@ -153,15 +155,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str))
     else:
-        first = (
-            f"authenticated first in {result['authenticate_s']} s, "
-            if not args.no_verify_first
-            else "not authenticated first (--no-verify-first), "
-        )
-        print(
-            f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
-        )
+        print(_restore_summary(result, verified=not args.no_verify_first))
     return 0
+
+
+def _restore_summary(result: dict[str, Any], verified: bool) -> str:
+    first = (
+        f"authenticated first in {result['authenticate_s']} s, "
+        if verified
+        else "not authenticated first (--no-verify-first), "
+    )
+    line = f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
+    labels = (
+        ("created", "created"),
+        ("replaced", "replaced (old contents dropped)"),
+        ("existing_empty", "restored into existing empty database"),
+    )
+    for key, label in labels:
+        if result.get(key):
+            line += f"\n  {label}: {', '.join(result[key])}"
+    return line
 
 
 def cmd_secret_set(args: argparse.Namespace) -> int:

@@ -375,6 +375,13 @@ def _repo_commands(sub: Any) -> None:
         "--rename-db", action="append", metavar="OLD=NEW", help="restore database OLD as NEW"
     )
     p.add_argument(
+        "--replace",
+        action="store_true",
+        help="DESTROYS the current contents of every target database that exists: drops it and "
+        "recreates it from the backup (without it, a database that exists and is not empty is "
+        "refused)",
+    )
+    p.add_argument(
         "--no-verify-first",
         action="store_true",
         help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",
@@ -389,7 +396,7 @@ def _repo_commands(sub: Any) -> None:
         default=2,
         metavar="N",
         help="connections to the target (default 2): the rows of large tables are loaded over "
-        "all of them; 1 feeds one client the dump exactly as it is",
+        "all of them; 1 feeds one client the dump as it is (without its LOCK TABLES lines)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))

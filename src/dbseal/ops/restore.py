@@ -6,22 +6,40 @@ its manifest's MAC checked and the dump's completion marker found. Pass 2
 decrypts again and streams into the target's client. Pass 2 re-authenticates
 every chunk; a backup swapped *between* the passes by someone without the key
 can only fail authentication, which stops the client with an error.
+
+Before any of that, the databases the restore would write (the manifest's, narrowed by
+``--database``, under their ``--rename-db`` names) are looked up on the target: one that
+exists and holds anything stops the restore (:class:`TargetNotEmpty`) unless ``replace``.
+The check runs again after pass 1 (the target may have changed meanwhile); with
+``replace`` the existing databases are then dropped, and the dump's own ``CREATE
+DATABASE`` (with the backup's character set and collation) creates them again. Every
+database that did not exist (or was dropped) is created without ``IF NOT EXISTS``, so one
+that appears meanwhile stops the restore at its ``CREATE DATABASE``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle
 from dbseal.crypto.recipients import Identity
-from dbseal.errors import CorruptedData, DbsealError, PolicyViolation, TruncatedData
+from dbseal.errors import (
+    CorruptedData,
+    DbsealError,
+    PolicyViolation,
+    TargetNotEmpty,
+    TruncatedData,
+)
 from dbseal.format.header import MAX_HEADER_LEN, PREAMBLE_LEN, read_header
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
 from dbseal.pipeline import BackgroundHash
+from dbseal.sources.rename import RenameFilter
+from dbseal.sources.target_databases import DatabaseContents
 
 COMPLETION_MARKER = b"-- Dump completed"
 HEADER_READ = PREAMBLE_LEN + MAX_HEADER_LEN  # a ranged read that always holds the whole header
@@ -36,6 +54,74 @@ class Sink(Protocol):
 class ByteFilter(Protocol):
     def feed(self, data: bytes) -> bytes: ...
     def flush(self) -> bytes: ...
+
+
+class TargetDatabases(Protocol):
+    """The target server's databases, as the restore sees them."""
+
+    def address(self) -> str: ...
+    def existing(self, names: Sequence[str]) -> Mapping[str, DatabaseContents]: ...
+    def drop(self, names: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which databases of a backup are restored (``only``; None: all), under which names."""
+
+    rename: Mapping[str, str] = field(default_factory=dict)
+    only: frozenset[str] | None = None
+
+    def targets(self, manifest: Mapping[str, Any]) -> list[str]:
+        """The names the restore writes to, in the backup's order."""
+        names = [str(d) for d in manifest.get("databases") or []]
+        return [self.rename.get(d, d) for d in names if self.only is None or d in self.only]
+
+    def byte_filter(self, fresh: Sequence[str] = ()) -> ByteFilter | None:
+        """Renames and selects; the databases of ``fresh`` must not exist when created."""
+        if not self.rename and self.only is None and not fresh:
+            return None
+        return RenameFilter(dict(self.rename) or None, self.only, fresh=set(fresh))
+
+
+def check_target(
+    target: TargetDatabases, names: Sequence[str], replace: bool
+) -> Mapping[str, DatabaseContents]:
+    """The databases of ``names`` that exist; raises TargetNotEmpty for one that holds
+    anything, unless ``replace``."""
+    existing = target.existing(names)
+    busy = [existing[n] for n in names if n in existing and not existing[n].empty]
+    if busy and not replace:
+        what = "; ".join(f"{c.name} (holds {c.describe()})" for c in busy)
+        one = len(busy) == 1
+        raise TargetNotEmpty(
+            f"database{'' if one else 's'} {what} on {target.address()} already "
+            f"exist{'s' if one else ''} and {'is' if one else 'are'} not empty; nothing was restored"
+        )
+    return existing
+
+
+def _outcome(
+    names: Sequence[str], existing: Mapping[str, DatabaseContents], replace: bool
+) -> dict[str, list[str]]:
+    """Which databases the restore created, replaced, or filled while they were empty."""
+    return {
+        "databases": list(names),
+        "created": [n for n in names if n not in existing],
+        "replaced": [n for n in names if n in existing and replace],
+        "existing_empty": [n for n in names if n in existing and not replace],
+    }
+
+
+def _drop_for_replace(
+    target: TargetDatabases, names: Sequence[str], sink: Sink, reporter: Reporter
+) -> None:
+    """``--replace``: drop the existing databases (the dump creates them again)."""
+    try:
+        target.drop(names)
+    except BaseException:
+        sink.abort()
+        raise
+    reporter.event("restore.replaced", databases=list(names))
 
 
 def _plaintext(
@@ -127,13 +213,20 @@ def restore_backup(
     ref: str,
     identities: Sequence[Identity],
     make_sink: Callable[[], Sink],
-    byte_filter: ByteFilter | None = None,
+    selection: Selection | None = None,
+    target: TargetDatabases | None = None,
+    replace: bool = False,
     verify_first: bool = True,
     allow_failed: bool = False,
     reporter: Reporter | None = None,
 ) -> dict[str, Any]:
-    """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore."""
+    """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore.
+
+    With ``target``, the databases written are checked first (see the module text);
+    ``replace`` drops the existing ones after pass 1, before anything is applied.
+    """
     reporter = reporter or NullReporter()
+    selection = selection or Selection()
     bid = repo.resolve(ref)
     manifest = repo.manifest(bid)
     if manifest.get("status") not in mf.GOOD_STATUSES and not allow_failed:
@@ -141,15 +234,25 @@ def restore_backup(
             f"backup {bid} is recorded as {manifest.get('status')}: {'; '.join(manifest.get('reasons', []))}",
             hint="restore `latest` (the newest good backup), or pass --allow-failed to restore it anyway",
         )
+    names = selection.targets(manifest)
+    if target is not None:
+        check_target(target, names, replace)  # fail fast, before the long pass 1
     t0 = time.monotonic()
     if verify_first:
         authenticate_backup(repo, bid, identities, reporter)
     t1 = time.monotonic()
+    existing = check_target(target, names, replace) if target is not None else {}
     reporter.event(
         "restore.phase", label="restore", expected_bytes=manifest.get("sizes", {}).get("raw")
     )
+    sink = make_sink()  # connected first: a login failure must not follow a drop
+    if target is not None and replace and existing:
+        _drop_for_replace(target, [n for n in names if n in existing], sink, reporter)
+    fresh = [n for n in names if replace or n not in existing] if target is not None else []
     try:
-        total = apply_backup(repo, bid, identities, make_sink(), byte_filter, reporter, manifest)
+        total = apply_backup(
+            repo, bid, identities, sink, selection.byte_filter(fresh), reporter, manifest
+        )
     except DbsealError as exc:
         if verify_first:
             raise
@@ -163,6 +266,7 @@ def restore_backup(
     return {
         "id": bid,
         "bytes": total,
+        **_outcome(names, existing, replace),
         "authenticate_s": round(t1 - t0, 3),
         "apply_s": round(t2 - t1, 3),
         "total_s": round(t2 - t0, 3),

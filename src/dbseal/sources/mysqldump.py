@@ -20,7 +20,8 @@ The dump runs as::
 * ``--databases``: each database gets ``CREATE DATABASE IF NOT EXISTS`` and ``USE``, which
   :class:`~dbseal.sources.rename.RenameFilter` rewrites to restore under other names.
   No ``--add-drop-database``: a restore must never drop a database by surprise.
-  Tables get ``DROP TABLE IF EXISTS`` (the default) so a restore is repeatable.
+  Tables get ``DROP TABLE IF EXISTS`` (the default); a restore still refuses a target
+  database that is not empty unless ``--replace`` (:mod:`dbseal.ops.restore`).
 * Not used: ``--force`` (the first error must stop the dump), ``--master-data``/``--gtid``
   (they need more privileges; binary-log positions are not recorded), ``--all-databases``
   (it would dump the ``mysql`` system database; users and grants are not backed up).

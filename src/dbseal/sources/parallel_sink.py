@@ -34,6 +34,7 @@ from dbseal.crypto.secret import Secret
 from dbseal.sources.connect import connect
 from dbseal.sources.mysql_sink import MysqlClientSink, SinkResult
 from dbseal.sources.mysql_url import MySQLTarget
+from dbseal.sources.rename import RenameFilter
 from dbseal.sources.tabledigest import NEED_MORE, InsertHead, insert_head
 
 _INSERT = b"\nINSERT INTO `"
@@ -337,11 +338,15 @@ class ParallelClientSink:
 def client_sink(
     target: MySQLTarget, password: Secret | None, jobs: int = DEFAULT_JOBS
 ) -> MysqlClientSink | ParallelClientSink:
-    """One ``mariadb`` client fed the dump as it is (``jobs=1``), or a parallel restore."""
+    """One ``mariadb`` client fed the dump as it is (``jobs=1``), or a parallel restore.
+
+    Either way the dump's ``LOCK TABLES`` lines are left out: a locked table whose column
+    default is ``nextval()`` of a sequence cannot be loaded under them (ERROR 1100).
+    """
     if not 1 <= jobs <= MAX_JOBS:
         raise ValueError(f"jobs must be between 1 and {MAX_JOBS}")
     if jobs == 1:
-        return MysqlClientSink(target, password)
+        return MysqlClientSink(target, password, byte_filter=RenameFilter(drop_locks=True))
     return ParallelClientSink(target, password, jobs=jobs)
 
 

@@ -15,9 +15,23 @@ lines that start with known prefixes is safe:
 * ``/*!50003 CREATE*/ ... TRIGGER old.tr BEFORE INSERT ON old.t ...``: a trigger keeps the
   text it was created with, so a database named in its name or table is rewritten (without
   that, the restore would create the trigger in the *old* database).
+* ``  `id` int NOT NULL DEFAULT nextval(`old`.`seq`)``: a column whose default takes the
+  next value of a sequence names the sequence with its database; ``nextval(`old`.`` and
+  ``lastval(`old`.`` on a line that begins with a column name become the new name
+  (without that, the copy would draw its numbers from the *old* database's sequence).
 
 Not rewritten: database names written inside the bodies of routines, triggers and events
 (``SELECT * FROM old.t``); they keep pointing at the old name.
+
+With ``fresh`` (names as restored), the ``CREATE DATABASE`` of those databases loses its
+``IF NOT EXISTS``: a database created by someone else after ``ops.restore`` found the name
+free (or dropped it for ``--replace``) then stops the restore (``ERROR 1007 ... database
+exists``) instead of receiving the backup's tables.
+
+With ``drop_locks``, the dump's ``LOCK TABLES ... WRITE;`` and ``UNLOCK TABLES;`` lines are
+left out: while a table is locked, only the locked tables can be opened, and a table whose
+column default is ``nextval()`` of a sequence then fails with ``ERROR 1100 ... was not locked
+with LOCK TABLES`` (the parallel restore drops these lines too).
 
 With ``only``, everything from a ``-- Current Database:`` line of another database up to
 the next such line (or the dump's closing ``SET ... @OLD_...`` lines) is left out.
@@ -42,6 +56,10 @@ _USE = b"USE "
 _ALTER = b"ALTER DATABASE "
 _VIEW = b"/*!50001 VIEW "
 _TRIGGER = b"/*!50003 CREATE*/ "
+_COLUMN = b"  `"
+_LOCK = b"LOCK TABLES "
+_UNLOCK = b"UNLOCK TABLES;"
+_SEQUENCE_CALLS = (b"nextval(", b"lastval(")
 _FOOTERS = (b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE", b"/*!40101 SET SQL_MODE=@OLD_SQL_MODE")
 _IF_NOT_EXISTS = b"/*!32312 IF NOT EXISTS*/ "
 _PARTIAL = b"\0partial"
@@ -82,21 +100,31 @@ class RenameFilter:
     """``feed(block) -> bytes`` then ``flush() -> bytes``; renames and selects databases.
 
     ``mapping`` maps names in the dump to names to create; ``only`` (names in the dump)
-    keeps just those databases. Either may be None.
+    keeps just those databases. Either may be None. ``drop_locks`` leaves out the
+    ``LOCK TABLES`` and ``UNLOCK TABLES`` lines.
     """
 
     def __init__(
-        self, mapping: Mapping[str, str] | None = None, only: Set[str] | None = None
+        self,
+        mapping: Mapping[str, str] | None = None,
+        only: Set[str] | None = None,
+        drop_locks: bool = False,
+        fresh: Set[str] | None = None,
     ) -> None:
         self._map = {k.encode(): v.encode() for k, v in (mapping or {}).items() if k != v}
         self._only = {n.encode() for n in only} if only is not None else None
+        self._fresh = {n.encode() for n in fresh or ()}
         needles = [_CURDB]
         if self._map:
-            needles += [_CREATE, _USE, _ALTER, _VIEW, _TRIGGER]
+            needles += [_CREATE, _USE, _ALTER, _VIEW, _TRIGGER, _COLUMN]
         if self._only is not None:
             needles += [_CREATE, _USE, _ALTER, *_FOOTERS]
+        if drop_locks:
+            needles += [_LOCK, _UNLOCK]
+        if self._fresh:
+            needles += [_CREATE]
         self._needles = tuple(dict.fromkeys(needles))
-        self._active = bool(self._map) or self._only is not None
+        self._active = bool(self._map) or self._only is not None or drop_locks or bool(fresh)
         self._carry = b""
         self._mid_line = False
         self._dropping = False
@@ -199,10 +227,13 @@ class RenameFilter:
         if self._dropping:
             return b""
         if kind == _CREATE:
-            at = len(_CREATE) + (
-                len(_IF_NOT_EXISTS) if line.startswith(_IF_NOT_EXISTS, len(_CREATE)) else 0
-            )
-            return self._rename_at(line, at)
+            optional = line.startswith(_IF_NOT_EXISTS, len(_CREATE))
+            at = len(_CREATE) + (len(_IF_NOT_EXISTS) if optional else 0)
+            line = self._rename_at(line, at)
+            found = _quoted_at(line, at) if optional and self._fresh else None
+            if found is not None and found[0] in self._fresh:
+                line = _CREATE + line[at:]
+            return line
         if kind in (_USE, _ALTER):
             return self._rename_at(line, len(kind))
         if kind == _VIEW:
@@ -211,6 +242,15 @@ class RenameFilter:
             return line
         if kind == _TRIGGER:
             return _TRIGGER_HEAD.sub(self._trigger_names, line, count=1)
+        if kind == _COLUMN:
+            for old, new in self._map.items():
+                for call in _SEQUENCE_CALLS:
+                    line = line.replace(
+                        call + quote_name(old) + b".", call + quote_name(new) + b"."
+                    )
+            return line
+        if kind in (_LOCK, _UNLOCK):
+            return b""
         return line
 
     def _rename_at(self, line: bytes, start: int) -> bytes:

@@ -25,11 +25,14 @@ CREATE DATABASE /*!32312 IF NOT EXISTS*/ `d1` /*!40100 DEFAULT CHARACTER SET utf
 USE `d1`;
 DROP TABLE IF EXISTS `t`;
 CREATE TABLE `t` (
-  `id` int(11) NOT NULL
+  `id` int(11) NOT NULL DEFAULT nextval(`d1`.`s`),
+  `n` int(11) DEFAULT lastval(`d1`.`s`)
 ) ENGINE=InnoDB;
+LOCK TABLES `t` WRITE;
 INSERT INTO `t` VALUES
 (1,'USE `d1`; -- Current Database: `d1`\\nUSE `d1`;'),
 (2,'CREATE DATABASE `d1`');
+UNLOCK TABLES;
 ALTER DATABASE `d1` CHARACTER SET latin1 COLLATE latin1_swedish_ci ;
 DELIMITER ;;
 /*!50003 CREATE*/ /*!50017 DEFINER=`root`@`%`*/ /*!50003 TRIGGER d1.tr2 AFTER UPDATE ON d1.t FOR EACH ROW SET @x = 1␣
@@ -107,6 +110,28 @@ def test_rename_rewrites_the_database_lines_only() -> None:
     ).replace(b"'CREATE DATABASE `d1`'", b"")
 
 
+def test_a_column_default_follows_its_renamed_sequence() -> None:
+    out = _run(RenameFilter(MAPPING), [DUMP])
+    assert b"  `id` int(11) NOT NULL DEFAULT nextval(`new``1`.`s`),\n" in out
+    assert b"  `n` int(11) DEFAULT lastval(`new``1`.`s`)\n" in out
+
+
+def test_drop_locks_leaves_out_exactly_the_lock_lines() -> None:
+    out = _run(RenameFilter(drop_locks=True), [DUMP])
+    assert out == DUMP.replace(b"LOCK TABLES `t` WRITE;\n", b"").replace(b"UNLOCK TABLES;\n", b"")
+    assert b"LOCK TABLES" not in out
+    assert _run(RenameFilter(drop_locks=True), [bytes([b]) for b in DUMP]) == out
+
+
+def test_fresh_databases_are_created_without_if_not_exists() -> None:
+    out = _run(RenameFilter(MAPPING, fresh={"new`1"}), [DUMP])
+    assert b"\nCREATE DATABASE `new``1` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\n" in out
+    assert b"\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `w2` /*!40100" in out
+    out = _run(RenameFilter(fresh={"we`ird"}), [DUMP])
+    assert b"\nCREATE DATABASE `we``ird` /*!40100" in out
+    assert b"\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `d1` /*!40100" in out
+
+
 def test_only_keeps_the_selected_sections_and_the_footer() -> None:
     f = RenameFilter(None, {"we`ird"})
     out = _run(f, [DUMP])
@@ -127,13 +152,14 @@ def test_only_and_rename_together() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     cuts=st.lists(st.integers(min_value=0, max_value=len(DUMP)), max_size=40),
-    mode=st.sampled_from(["rename", "only", "both"]),
+    mode=st.sampled_from(["rename", "only", "both", "locks", "fresh"]),
 )
 def test_any_block_split_gives_the_same_output(cuts: list[int], mode: str) -> None:
     def make() -> RenameFilter:
         mapping = MAPPING if mode in ("rename", "both") else None
         only = {"d1"} if mode in ("only", "both") else None
-        return RenameFilter(mapping, only)
+        fresh = {"d1", "w2"} if mode in ("both", "fresh") else None
+        return RenameFilter(mapping, only, drop_locks=mode in ("both", "locks"), fresh=fresh)
 
     assert _run(make(), _split(DUMP, cuts)) == _run(make(), [DUMP])
 
