@@ -253,3 +253,25 @@ def test_bad_requests_get_a_clear_4xx(
         status, answer = _exchange(r.address[1], pki, request_bytes)
         assert status == expected, answer
         assert b'"message": "bad request: ' in answer, answer  # says what was wrong
+
+
+def test_an_authenticated_client_trickling_a_request_head_is_cut(pki: Pki, tmp_path: Path) -> None:
+    """--idle-timeout bounds the wait for a whole request head, not each read of it."""
+    with receiver(pki, tmp_path / "repo", idle_timeout=1.0) as (r, _events):
+        ctx = client_context(pki.files("alice"))
+        with (
+            socket.create_connection(("127.0.0.1", r.address[1]), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            head = b"GET /v1/list/data HTTP/1.1\r\nX-Slow: " + b"a" * 1000
+            cut, deadline = False, time.monotonic() + 10
+            try:
+                for i in range(len(head)):
+                    if time.monotonic() > deadline or select.select([tls], [], [], 0)[0]:
+                        cut = True  # answered (400) or closed by the receiver
+                        break
+                    tls.sendall(head[i : i + 1])  # one byte every 50 ms: never idle 1 s
+                    time.sleep(0.05)
+            except OSError:
+                cut = True
+            assert cut and time.monotonic() < deadline, "the slow head was not cut"

@@ -471,7 +471,7 @@ def _server_commands(sub: Any) -> None:
         type=float,
         default=120.0,
         metavar="SECONDS",
-        help="close a client connection idle between requests this long (default 120)",
+        help="close a client connection that sends no whole request this long (default 120)",
     )
     p.add_argument("--json", action="store_true", help="JSON lines on stderr instead of text")
     p.set_defaults(func=_lazy("serve_commands", "cmd_serve"))

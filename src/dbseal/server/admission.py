@@ -1,5 +1,9 @@
 """Connections that have not finished their TLS handshake: bounded, per address, timed.
 
+(And :class:`Deadlines`: the same cut-at-a-deadline for authenticated
+connections waiting for a request head, so that trickling bytes does not
+stretch ``--idle-timeout`` either.)
+
 A peer without a certificate can open TCP connections and send nothing (or a
 few bytes of a ClientHello). Such pending handshakes never hold one of the
 authenticated slots: they sit in this gate, which admits at most ``total`` of
@@ -21,7 +25,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -111,3 +115,39 @@ class HandshakeGate:
             self._per_host[entry.host] = left
         else:
             del self._per_host[entry.host]
+
+
+class Deadlines:
+    """Sockets to shut down if a block of code on them is still running at a deadline.
+
+    ``with deadlines.watch(sock, seconds):`` registers ``sock`` until the block
+    ends; :meth:`expire` (the receiver's watchdog) shuts down those past their
+    deadline, under the same lock, so never a socket whose block has ended.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[socket.socket, float]] = {}
+        self._next = 0
+
+    @contextlib.contextmanager
+    def watch(self, sock: socket.socket, seconds: float) -> Iterator[None]:
+        with self._lock:
+            token, self._next = self._next, self._next + 1
+            self._watched[token] = (sock, self._clock() + seconds)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._watched.pop(token, None)
+
+    def expire(self) -> int:
+        now = self._clock()
+        with self._lock:
+            late = [t for t, (_, deadline) in self._watched.items() if deadline <= now]
+            for token in late:
+                sock, _ = self._watched.pop(token)
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        return len(late)

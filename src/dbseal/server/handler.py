@@ -54,8 +54,9 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         """One request, its head read strictly by :mod:`dbseal.server.httphead`."""
         self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
         self.close_connection = True
-        try:
-            head = httphead.read_head(self.rfile)  # type: ignore[arg-type]
+        try:  # --idle-timeout for the wait and the whole head, however the bytes trickle in
+            with self.receiver.watch(self.connection, self.receiver.config.idle_timeout):
+                head = httphead.read_head(self.rfile)  # type: ignore[arg-type]
         except httphead.BadRequest as exc:
             self._fail(StorageError(f"bad request: {exc.message}"), status=exc.status, close=True)
             return

@@ -36,7 +36,7 @@ from typing import Any
 from dbseal.crypto.secret import check_private_file
 from dbseal.errors import ReceiverRefused, UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
-from dbseal.server.admission import HandshakeGate, Pending, Refused
+from dbseal.server.admission import Deadlines, HandshakeGate, Pending, Refused
 from dbseal.server.handler import ReceiverHandler
 from dbseal.server.refusals import RefusalLog
 from dbseal.server.session import Peer, ReceiverConfig
@@ -119,6 +119,7 @@ class Receiver:
         self._gate = HandshakeGate(
             config.max_handshakes, config.max_handshakes_per_address, config.handshake_timeout
         )
+        self._deadlines = Deadlines()
         self._allow = frozenset(config.allow)
         self._lock = threading.Lock()
         self._authenticated = 0
@@ -216,12 +217,16 @@ class Receiver:
                 )
             return self.backend.clean_leftovers(min_age_s)
 
+    def watch(self, sock: socket.socket, seconds: float) -> contextlib.AbstractContextManager[None]:
+        return self._deadlines.watch(sock, seconds)
+
     # -- one connection ---------------------------------------------------------------------
 
     def _watch(self) -> None:
-        """Cut handshakes past their deadline; write the refusal summaries of each interval."""
+        """Cut handshakes and request heads past their deadline; write the refusal summaries."""
         while not self._stop.wait(0.25):
             self._gate.expire()
+            self._deadlines.expire()
             self.refusals.tick()
 
     def _refuse(self, address: Any, reason: str, **fields: Any) -> None:

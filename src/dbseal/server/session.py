@@ -7,6 +7,7 @@ other's internals in the other direction (the handler knows no ``Receiver``).
 
 from __future__ import annotations
 
+import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -71,3 +72,7 @@ class Service(Protocol):
         ...
 
     def clean_leftovers(self, min_age_s: float = 3600.0) -> int: ...
+
+    def watch(self, sock: socket.socket, seconds: float) -> AbstractContextManager[None]:
+        """Cut ``sock`` if the block is still running after ``seconds`` (in all, not per read)."""
+        ...

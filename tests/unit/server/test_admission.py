@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dbseal.server.admission import HandshakeGate, Refused
+from dbseal.server.admission import Deadlines, HandshakeGate, Refused
 from dbseal.server.refusals import RefusalLog
 
 
@@ -126,3 +126,18 @@ def test_many_addresses_are_capped_in_lines_and_memory() -> None:
     assert summaries[-1]["peer"].endswith("other addresses)")
     # 15 addresses were shown in full (2 lines each); every other refusal is counted.
     assert sum(s["count"] for s in summaries) == 10000 - 30
+
+
+def test_deadlines_cut_only_blocks_still_running(pairs: Any) -> None:
+    clock = Clock()
+    deadlines = Deadlines(clock=clock)
+    with deadlines.watch(_pair(pairs), 5):
+        pass
+    with deadlines.watch(_pair(pairs), 5):
+        clock.now += 5
+        assert deadlines.expire() == 1
+        assert _cut(pairs, 1)
+    assert deadlines.expire() == 0
+    pairs[0][1].settimeout(0.2)
+    with pytest.raises(TimeoutError):  # its block had ended: left alone
+        pairs[0][1].recv(1)
