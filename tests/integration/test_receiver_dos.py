@@ -275,3 +275,12 @@ def test_an_authenticated_client_trickling_a_request_head_is_cut(pki: Pki, tmp_p
             except OSError:
                 cut = True
             assert cut and time.monotonic() < deadline, "the slow head was not cut"
+
+
+@pytest.mark.parametrize(
+    "option", ["--max-handshakes=0", "--max-handshakes-per-address=0", "--handshake-timeout=0"]
+)
+def test_limits_must_be_positive(pki: Pki, tmp_path: Path, option: str) -> None:
+    serve = ["serve", "--listen", "127.0.0.1:0", "--repo", str(tmp_path / "r"), *pki.serve_args()]
+    res = run_dbseal(tmp_path, *serve, option)
+    assert res.rc == 2 and option.split("=")[0] in res.stderr, res.stderr
