@@ -43,7 +43,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def _receiver_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dbseal.server import pki
+    from dbseal.crypto import pki
 
     ca = tmp_path_factory.mktemp("receiver-pki")
     pki.init_ca(ca)

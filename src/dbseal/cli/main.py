@@ -482,7 +482,37 @@ def _server_commands(sub: Any) -> None:
         action="store_true",
         help="clients may add objects but never delete or overwrite them",
     )
-    p.add_argument("--max-connections", type=int, default=32, metavar="N")
+    p.add_argument(
+        "--max-connections", type=int, default=32, metavar="N", help="authenticated connections"
+    )
+    p.add_argument(
+        "--max-handshakes",
+        type=int,
+        default=64,
+        metavar="N",
+        help="connections still in their TLS handshake (apart from --max-connections; default 64)",
+    )
+    p.add_argument(
+        "--max-handshakes-per-address",
+        type=int,
+        default=8,
+        metavar="N",
+        help="of those, from one address (default 8); more are closed at once",
+    )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time a connection has to finish its TLS handshake (default 10)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="close a client connection that sends no whole request this long (default 120)",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines on stderr instead of text")
     p.set_defaults(func=_lazy("serve_commands", "cmd_serve"))
 

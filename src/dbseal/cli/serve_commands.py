@@ -43,13 +43,23 @@ def describe(kind: str, f: dict[str, Any]) -> str:
         allow = f", allowing {', '.join(f['allow'])}" if f.get("allow") else ""
         return (
             f"listening (TLS 1.3, client certificates required, {mode}{allow}, "
-            f"at most {f.get('max_connections')} connections) for repository {f.get('repository')}"
+            f"at most {f.get('max_connections')} connections, "
+            f"{f.get('max_handshakes')} pending TLS handshakes "
+            f"({f.get('max_handshakes_per_address')} per address, "
+            f"{f.get('handshake_timeout'):g} s each), idle timeout {f.get('idle_timeout'):g} s) "
+            f"for repository {f.get('repository')}"
         )
     if kind == "receiver.accepted":
         return f"accepted {who} ({f.get('tls')}, {f.get('cipher')})"
     if kind == "receiver.refused":
         client = f" {who}" if f.get("client") else ""
         return f"refused{client}: {f.get('reason')}"
+    if kind == "receiver.refused_summary":
+        reasons = ", ".join(f"{r} ({n})" for r, n in f.get("reasons", {}).items())
+        return (
+            f"refused {f.get('count')} connections from {f.get('peer')} in the last "
+            f"{f.get('interval'):g} s ({f.get('reported')} shown above): {reasons}"
+        )
     if kind == "receiver.stored":
         return f"{who} stored {f.get('object')} ({human_size(f.get('bytes'))})"
     if kind == "receiver.removed":
@@ -68,8 +78,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dbseal.server.receiver import Receiver, ReceiverConfig
 
     host, port = parse_listen(args.listen)
-    if args.max_connections < 1:
-        raise UsageError("--max-connections must be at least 1")
+    for option in ("max_connections", "max_handshakes", "max_handshakes_per_address"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1")
+    for option in ("handshake_timeout", "idle_timeout"):
+        if not getattr(args, option) > 0:
+            raise UsageError(f"--{option.replace('_', '-')} must be a positive number of seconds")
     config = ReceiverConfig(
         host=host,
         port=port,
@@ -80,6 +94,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allow=tuple(args.allow or ()),
         append_only=args.append_only,
         max_connections=args.max_connections,
+        max_handshakes=args.max_handshakes,
+        max_handshakes_per_address=args.max_handshakes_per_address,
+        handshake_timeout=args.handshake_timeout,
+        idle_timeout=args.idle_timeout,
     )
     reporter: Reporter = JsonLinesReporter(sys.stderr) if args.json else ServeLog(sys.stderr)
     receiver = Receiver(config, reporter)

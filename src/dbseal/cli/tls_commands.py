@@ -8,7 +8,7 @@ from dbseal.errors import UsageError
 
 
 def cmd_tls_init(args: argparse.Namespace) -> int:
-    from dbseal.server.pki import check_name, init_ca
+    from dbseal.crypto.pki import check_name, init_ca
 
     ca = init_ca(args.dir, check_name(args.name, "CA name") if args.name else "dbseal CA")
     print(f"created CA in {args.dir} (valid until {ca.not_after:%Y-%m-%d})")
@@ -18,7 +18,7 @@ def cmd_tls_init(args: argparse.Namespace) -> int:
 
 
 def cmd_tls_issue(args: argparse.Namespace) -> int:
-    from dbseal.server.pki import Role, issue
+    from dbseal.crypto.pki import Role, issue
 
     if bool(args.server) == bool(args.client):
         raise UsageError("pass exactly one of --server NAME and --client NAME")

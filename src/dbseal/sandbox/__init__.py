@@ -4,8 +4,8 @@
 certificates from :func:`generate_tls_files`) and removes every trace of it on ``stop()``.
 """
 
+from dbseal.crypto.pki import DEFAULT_SERVER_NAMES, TLSFiles, generate_tls_files
 from dbseal.sandbox.mariadb import MariaDBSandbox, find_binaries
-from dbseal.sandbox.tlscerts import DEFAULT_SERVER_NAMES, TLSFiles, generate_tls_files
 
 __all__ = [
     "DEFAULT_SERVER_NAMES",

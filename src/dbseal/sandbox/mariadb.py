@@ -36,8 +36,8 @@ import pymysql
 from pymysql.connections import Connection
 from pymysql.cursors import Cursor
 
+from dbseal.crypto.pki import DEFAULT_SERVER_NAMES, KeyType, TLSFiles, generate_tls_files
 from dbseal.errors import SandboxError
-from dbseal.sandbox.tlscerts import DEFAULT_SERVER_NAMES, KeyType, TLSFiles, generate_tls_files
 
 SEARCH_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/bin", "/usr/local/mysql/bin")
 LOOPBACK = "127.0.0.1"

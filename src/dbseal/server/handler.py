@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socketserver
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dbseal.errors import DbsealError, ReceiverRefused, StorageError
-from dbseal.server import wire
+from dbseal.server import httphead, wire
+from dbseal.server.session import Peer, Service
 from dbseal.storage.backend import KINDS, Handle
-
-if TYPE_CHECKING:
-    import socketserver
-
-    from dbseal.server.receiver import Peer, Receiver
 
 _BLOCK = 256 << 10
 _SMALL_RANGE = 4 << 20
@@ -34,13 +31,14 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "dbseal-receiver"
     wbufsize = 64 << 10  # a head and a small body leave in one write (flushed per answer)
+    head: httphead.RequestHead
 
     def __init__(
         self,
         request: Any,
         client_address: Any,
         server: socketserver.BaseServer,
-        receiver: Receiver,
+        receiver: Service,
         peer: Peer,
     ) -> None:
         self.receiver, self.peer = receiver, peer
@@ -52,8 +50,38 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return None  # the library never prints; connections are reported as events
 
-    def handle_expect_100(self) -> bool:
-        return True  # do_PUT answers 100 Continue itself, once the write can start
+    def handle_one_request(self) -> None:
+        """One request, its head read strictly by :mod:`dbseal.server.httphead`."""
+        self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
+        self.close_connection = True
+        try:  # --idle-timeout for the wait and the whole head, however the bytes trickle in
+            with self.receiver.watch(self.connection, self.receiver.config.idle_timeout):
+                head = httphead.read_head(self.rfile)  # type: ignore[arg-type]
+        except httphead.BadRequest as exc:
+            self._fail(StorageError(f"bad request: {exc.message}"), status=exc.status, close=True)
+            return
+        except TimeoutError:
+            return  # idle past --idle-timeout: the connection is closed
+        if head is None:
+            return
+        self.command, self.path, self.request_version = head.method, head.target, head.version
+        self.requestline = f"{head.method} {head.target} {head.version}"
+        self.headers, self.head = head.headers, head
+        self.close_connection = not head.keep_alive
+        if head.method not in httphead.METHODS:
+            allowed = ", ".join(httphead.METHODS)
+            self._fail(
+                StorageError(f"bad request: {head.method} is not a receiver method ({allowed})"),
+                status=405,
+                close=True,
+                headers={"Allow": allowed},
+            )
+            return
+        try:
+            getattr(self, f"do_{head.method}")()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
 
     def do_HEAD(self) -> None:
         self._dispatch()
@@ -76,9 +104,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         if self.peer.refusal:
             self._fail(ReceiverRefused(self.peer.refusal), close=True)
             return
-        if self.command != "PUT" and (
-            self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0") != "0"
-        ):
+        if self.command != "PUT" and (self.head.chunked or self.head.content_length):
             self.close_connection = True  # a body nobody reads: do not parse it as a request
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -162,7 +188,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     def _upload(self, handle: Handle, overwrite: bool) -> None:
         if overwrite:
             self._deny_if_append_only("overwrite", _obj(handle), "overwritten")
-        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+        if not self.head.chunked:
             raise ValueError("an upload must use Transfer-Encoding: chunked")
         reader = wire.ChunkedReader(self.rfile)  # type: ignore[arg-type]
         started = False
@@ -265,9 +291,16 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     def _json(self, status: int, doc: Any) -> None:
         self._reply(status, json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
 
-    def _fail(self, exc: DbsealError, *, status: int | None = None, close: bool = False) -> None:
+    def _fail(
+        self,
+        exc: DbsealError,
+        *,
+        status: int | None = None,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         body = wire.error_body(exc)
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if self.command == "HEAD":
             headers["Dbseal-Error"] = body.decode()
         with contextlib.suppress(OSError):

@@ -1,17 +1,26 @@
 """The threaded receiver: TLS 1.3 with client certificates, an allow list, bounded connections.
 
-One thread per connection, at most ``max_connections`` at a time (more are
-refused at once, not queued). The TLS handshake runs on the connection's
-thread with a timeout, so a silent or non-TLS client never blocks the
-accept loop. Every connection is reported once, accepted (with the client's
-identity) or refused (with the reason), as a ``receiver.accepted`` or
-``receiver.refused`` event; the library never prints.
+Two separate pools. Connections that have not finished their TLS handshake
+wait in a :class:`~dbseal.server.admission.HandshakeGate` (at most
+``max_handshakes``, ``max_handshakes_per_address`` from one address,
+``handshake_timeout`` seconds each in all); they never hold one of the
+``max_connections`` authenticated slots, which a connection takes only once
+its client certificate is verified. A new connection is refused at once
+(closed, no handshake) when its address has too many pending handshakes or
+every authenticated slot is taken. Each connection runs on its own thread,
+so a silent client never blocks the accept loop; a watchdog thread cuts
+handshakes past their deadline and writes the refusal summaries.
+
+Every connection is reported once, accepted (with the client's identity) or
+refused (with the reason), as a ``receiver.accepted`` or ``receiver.refused``
+event, the refusals rate-limited by :class:`~dbseal.server.refusals.RefusalLog`
+(``receiver.refused_summary``); the library never prints.
 
 Events (all with ``peer``; most with ``client``): ``receiver.listening``,
-``receiver.accepted``, ``receiver.refused``, ``receiver.stored``,
-``receiver.removed``, ``receiver.denied`` (append-only), ``receiver.aborted``
-(an upload that did not complete: nothing was stored), ``receiver.error``,
-``receiver.stopped``.
+``receiver.accepted``, ``receiver.refused``, ``receiver.refused_summary``,
+``receiver.stored``, ``receiver.removed``, ``receiver.denied`` (append-only),
+``receiver.aborted`` (an upload that did not complete: nothing was stored),
+``receiver.error``, ``receiver.stopped``.
 """
 
 from __future__ import annotations
@@ -22,41 +31,18 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from dbseal.crypto.secret import check_private_file
 from dbseal.errors import ReceiverRefused, UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
+from dbseal.server.admission import Deadlines, HandshakeGate, Pending, Refused
+from dbseal.server.handler import ReceiverHandler
+from dbseal.server.refusals import RefusalLog
+from dbseal.server.session import Peer, ReceiverConfig
 from dbseal.storage import Backend, open_backend
 
-
-@dataclass(frozen=True)
-class ReceiverConfig:
-    """What `dbseal serve` was asked to do (file names, never key material)."""
-
-    host: str
-    port: int
-    repository: str
-    cert: str
-    key: str
-    client_ca: str
-    allow: tuple[str, ...] = ()
-    append_only: bool = False
-    max_connections: int = 32
-    handshake_timeout: float = 10.0
-    idle_timeout: float = 120.0
-    stall_timeout: float = 1800.0
-
-
-@dataclass(frozen=True)
-class Peer:
-    """One connected client: address, certificate identity, and why it is refused (if it is)."""
-
-    address: str
-    identity: str
-    names: frozenset[str]
-    refusal: str | None = None
+__all__ = ["Peer", "Receiver", "ReceiverConfig", "server_context"]
 
 
 def server_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
@@ -129,13 +115,21 @@ class Receiver:
                 )
             backend = open_backend(config.repository)
         self.backend = backend
+        self.refusals = RefusalLog(self.reporter, config.log_interval)
+        self._gate = HandshakeGate(
+            config.max_handshakes, config.max_handshakes_per_address, config.handshake_timeout
+        )
+        self._deadlines = Deadlines()
         self._allow = frozenset(config.allow)
-        self._slots = threading.BoundedSemaphore(config.max_connections)
         self._lock = threading.Lock()
+        self._authenticated = 0
         self._uploads = 0
         self._conns: set[ssl.SSLSocket] = set()
         self._threads: set[threading.Thread] = set()
         self._serving: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="dbseal-receiver-watchdog")
+        self._watchdog.daemon = True
         try:
             self._server = _Server((config.host, config.port), self)
         except OSError as exc:
@@ -150,14 +144,20 @@ class Receiver:
 
     def serve_forever(self) -> None:
         host, port = self.address
+        c = self.config
         self.reporter.event(
             "receiver.listening",
             peer=f"{host}:{port}",
             repository=self.backend.location,
-            append_only=self.config.append_only,
+            append_only=c.append_only,
             allow=sorted(self._allow),
-            max_connections=self.config.max_connections,
+            max_connections=c.max_connections,
+            max_handshakes=c.max_handshakes,
+            max_handshakes_per_address=c.max_handshakes_per_address,
+            handshake_timeout=c.handshake_timeout,
+            idle_timeout=c.idle_timeout,
         )
+        self._watchdog.start()
         self._server.serve_forever(poll_interval=0.2)
 
     def start(self) -> Receiver:
@@ -174,6 +174,10 @@ class Receiver:
             self._serving.join()
             self._serving = None
         self._server.server_close()
+        self._stop.set()
+        if self._watchdog.is_alive():
+            self._watchdog.join(timeout)
+        self._gate.cut_all()
         with self._lock:
             conns, threads = list(self._conns), list(self._threads)
         for conn in conns:
@@ -181,6 +185,7 @@ class Receiver:
                 conn.shutdown(socket.SHUT_RDWR)
         for t in threads:
             t.join(timeout)
+        self.refusals.flush()
         self.reporter.event("receiver.stopped", peer="-")
 
     def __enter__(self) -> Receiver:
@@ -212,68 +217,123 @@ class Receiver:
                 )
             return self.backend.clean_leftovers(min_age_s)
 
+    def watch(self, sock: socket.socket, seconds: float) -> contextlib.AbstractContextManager[None]:
+        return self._deadlines.watch(sock, seconds)
+
     # -- one connection ---------------------------------------------------------------------
 
-    def _admit(self, sock: socket.socket, address: Any) -> bool:
-        if self._slots.acquire(blocking=False):
-            return True
-        self.reporter.event(
-            "receiver.refused",
-            peer=_addr(address),
-            reason=f"too many connections (--max-connections {self.config.max_connections})",
-        )
-        return False
+    def _watch(self) -> None:
+        """Cut handshakes and request heads past their deadline; write the refusal summaries."""
+        while not self._stop.wait(0.25):
+            self._gate.expire()
+            self._deadlines.expire()
+            self.refusals.tick()
 
-    def _connection(self, sock: socket.socket, address: Any) -> None:
-        from dbseal.server.handler import ReceiverHandler
+    def _refuse(self, address: Any, reason: str, **fields: Any) -> None:
+        self.refusals.refused(_addr(address), str(address[0]), reason, **fields)
 
-        peer_addr = _addr(address)
+    def _admit(self, sock: socket.socket, address: Any) -> Pending | None:
+        """A pending handshake for a new connection, or None (refused at once, not handshaken)."""
+        with self._lock:
+            full = self._authenticated >= self.config.max_connections
+        if full:
+            limit = self.config.max_connections
+            self._refuse(address, f"too many connections (--max-connections {limit})")
+            return None
+        _keepalive(sock)
+        sock.settimeout(self.config.handshake_timeout)  # per read; the gate bounds the total
+        try:  # no I/O yet: the handshake runs on the connection's thread
+            tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            self._refuse(address, refusal_reason(exc))
+            return None
         try:
-            _keepalive(sock)
-            sock.settimeout(self.config.handshake_timeout)
-            try:
-                tls = self.context.wrap_socket(sock, server_side=True)
-            except (OSError, ValueError) as exc:
-                self.reporter.event("receiver.refused", peer=peer_addr, reason=refusal_reason(exc))
+            return self._gate.admit(tls, str(address[0]))
+        except Refused as exc:
+            self._refuse(address, str(exc))
+            with contextlib.suppress(OSError):
+                tls.close()
+            return None
+
+    def _handshake(self, entry: Pending, address: Any) -> ssl.SSLSocket | None:
+        """The connection after its TLS handshake, or None (refused, reported and closed)."""
+        tls = entry.sock
+        assert isinstance(tls, ssl.SSLSocket)
+        try:
+            tls.do_handshake()
+            failure = None
+        except TimeoutError:
+            failure = self._gate.late
+        except (OSError, ValueError) as exc:
+            failure = refusal_reason(exc)
+        self._gate.done(entry)  # from now on the gate never touches the socket
+        if failure is None and entry.cut is None:
+            return tls
+        self._refuse(address, entry.cut or failure or "")
+        with contextlib.suppress(OSError):
+            tls.close()
+        return None
+
+    def _take_slot(self) -> bool:
+        with self._lock:
+            if self._authenticated >= self.config.max_connections:
+                return False
+            self._authenticated += 1
+            return True
+
+    def _connection(self, entry: Pending, address: Any) -> None:
+        try:
+            tls = self._handshake(entry, address)
+            if tls is None:
                 return
-            with self._lock:
-                self._conns.add(tls)
-            try:
-                peer = self._peer(tls, peer_addr)
-                tls.settimeout(self.config.idle_timeout)
-                ReceiverHandler(tls, address, self._server, self, peer)
-            except OSError:
-                pass  # the client went away; any upload it had running was abandoned
-            except Exception as exc:  # a bug: reported, never printed; other connections go on
-                self.reporter.event(
-                    "receiver.error",
-                    peer=peer_addr,
-                    reason=f"internal error {type(exc).__name__}: {exc}",
-                )
-            finally:
-                with self._lock:
-                    self._conns.discard(tls)
+            if not self._take_slot():
+                limit = self.config.max_connections
+                self._refuse(address, f"too many connections (--max-connections {limit})")
                 with contextlib.suppress(OSError):
                     tls.close()
+                return
+            try:
+                self._serve_client(tls, address)
+            finally:
+                with self._lock:
+                    self._authenticated -= 1
         finally:
-            with contextlib.suppress(OSError):
-                sock.close()
-            self._slots.release()
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _peer(self, tls: ssl.SSLSocket, address: str) -> Peer:
+    def _serve_client(self, tls: ssl.SSLSocket, address: Any) -> None:
+        peer_addr = _addr(address)
+        with self._lock:
+            self._conns.add(tls)
+        try:
+            peer = self._peer(tls, address)
+            tls.settimeout(self.config.idle_timeout)
+            ReceiverHandler(tls, address, self._server, self, peer)
+        except OSError:
+            pass  # the client went away; any upload it had running was abandoned
+        except Exception as exc:  # a bug: reported, never printed; other connections go on
+            self.reporter.event(
+                "receiver.error",
+                peer=peer_addr,
+                reason=f"internal error {type(exc).__name__}: {exc}",
+            )
+        finally:
+            with self._lock:
+                self._conns.discard(tls)
+            with contextlib.suppress(OSError):
+                tls.close()
+
+    def _peer(self, tls: ssl.SSLSocket, address: Any) -> Peer:
+        peer_addr = _addr(address)
         identity, names = peer_names(tls.getpeercert() or {})
         if self._allow and not names & self._allow:
-            peer = Peer(address, identity, names, f"client {identity!r} is not in --allow")
-            self.reporter.event(
-                "receiver.refused", peer=address, client=identity, reason=peer.refusal
-            )
+            peer = Peer(peer_addr, identity, names, f"client {identity!r} is not in --allow")
+            self._refuse(address, peer.refusal or "", client=identity)
         else:
-            peer = Peer(address, identity, names)
+            peer = Peer(peer_addr, identity, names)
             self.reporter.event(
                 "receiver.accepted",
-                peer=address,
+                peer=peer_addr,
                 client=identity,
                 tls=tls.version(),
                 cipher=(tls.cipher() or ("?",))[0],
@@ -285,7 +345,7 @@ class _Server(socketserver.TCPServer):
     """Accepts connections and hands each to its own thread (handshake included)."""
 
     allow_reuse_address = True
-    request_queue_size = 64
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], receiver: Receiver) -> None:
         self.receiver = receiver
@@ -295,11 +355,12 @@ class _Server(socketserver.TCPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         r = self.receiver
-        if not r._admit(request, client_address):
+        entry = r._admit(request, client_address)
+        if entry is None:
             with contextlib.suppress(OSError):
-                request.close()
+                request.close()  # refused before any handshake: nothing more to do
             return
-        t = threading.Thread(target=r._connection, args=(request, client_address), daemon=True)
+        t = threading.Thread(target=r._connection, args=(entry, client_address), daemon=True)
         with r._lock:
             r._threads.add(t)
         t.start()
