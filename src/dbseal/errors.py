@@ -48,6 +48,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- ClientTooOld (24)
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
+    +-- OldReferences (39)
     +-- KmsError (40)
     +-- Interrupted (130)
 
@@ -343,6 +344,15 @@ class RestoreFailed(DbsealError):
     exit_code = 26
     summary = "the restore into the database server failed"
     hint = "the message names the first statement the server refused; the target may hold a partial restore"
+
+
+class OldReferences(DbsealError):
+    exit_code = 39
+    summary = "a renamed restore would leave objects that still name a renamed database"
+    hint = (
+        "fix those objects in the source (or after the restore), or pass --allow-old-references "
+        "to restore them as they are"
+    )
 
 
 class KmsError(DbsealError):

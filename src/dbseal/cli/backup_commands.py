@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from typing import TYPE_CHECKING
 
 from dbseal.catalog.repository import Repository
 from dbseal.catalog.secrets import load_secret, store_secret
@@ -20,9 +21,13 @@ from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
 from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.reporter import Reporter
 from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
+
+if TYPE_CHECKING:
+    from dbseal.sources.rename import RenameFilter
 
 
 def _password(args: argparse.Namespace, prefix: str, repo: Repository | None) -> Secret | None:
@@ -139,7 +144,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     password = _password(args, "target-", None)
     identities = identities_from_args(args)
-    byte_filter = RenameFilter(rename or None, only) if (rename or only) else None
+    byte_filter = (
+        RenameFilter(
+            rename or None,
+            only,
+            keep_events_enabled=args.keep_events_enabled,
+            allow_old_references=args.allow_old_references,
+        )
+        if (rename or only)
+        else None
+    )
+    reporter = make_reporter(args)
     result = restore_backup(
         repo,
         bid,
@@ -148,8 +163,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         byte_filter,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
-        reporter=make_reporter(args),
+        reporter=reporter,
+        scan=byte_filter.scanner() if rename and byte_filter else None,
     )
+    notes = _rename_outcome(result, byte_filter, reporter)
     if args.json:
         print(json.dumps(result, default=str))
     else:
@@ -161,7 +178,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(
             f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
         )
+        for note in notes:
+            print(f"  {note}")
     return 0
+
+
+def _rename_outcome(
+    result: dict[str, object], byte_filter: RenameFilter | None, reporter: Reporter
+) -> list[str]:
+    """Record in ``result`` (and as events) the events disabled and the old names left; notes to print."""
+    disabled = byte_filter.disabled_events if byte_filter else []
+    kept = byte_filter.old_references if byte_filter else []
+    result["disabled_events"], result["old_references"] = disabled, kept
+    notes = []
+    if disabled:
+        reporter.event("restore.events_disabled", events=disabled)
+        notes.append(
+            f"disabled {len(disabled)} event(s) in the renamed copy so it does not run the "
+            f"source's jobs: {', '.join(disabled)} (--keep-events-enabled keeps them enabled)"
+        )
+    if kept:
+        reporter.event("restore.old_references", objects=kept)
+        notes.append(f"warning: still naming a renamed database (allowed): {', '.join(kept)}")
+    return notes
 
 
 def cmd_secret_set(args: argparse.Namespace) -> int:

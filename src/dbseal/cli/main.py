@@ -359,6 +359,16 @@ def _repo_commands(sub: Any) -> None:
         "--rename-db", action="append", metavar="OLD=NEW", help="restore database OLD as NEW"
     )
     p.add_argument(
+        "--keep-events-enabled",
+        action="store_true",
+        help="with --rename-db: keep the copy's scheduled events enabled (default: disabled)",
+    )
+    p.add_argument(
+        "--allow-old-references",
+        action="store_true",
+        help="with --rename-db: restore objects whose text still names a renamed database",
+    )
+    p.add_argument(
         "--no-verify-first",
         action="store_true",
         help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",

@@ -38,6 +38,12 @@ class ByteFilter(Protocol):
     def flush(self) -> bytes: ...
 
 
+class PlaintextScan(ByteFilter, Protocol):
+    """Reads the plaintext in pass 1 (its output is dropped); ``check`` may then refuse it."""
+
+    def check(self) -> None: ...
+
+
 def _plaintext(
     repo: Repository, bid: str, identities: Sequence[Identity], manifest: dict[str, Any]
 ) -> Iterator[bytes]:
@@ -62,9 +68,15 @@ def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) ->
 
 
 def authenticate_backup(
-    repo: Repository, bid: str, identities: Sequence[Identity], reporter: Reporter | None = None
+    repo: Repository,
+    bid: str,
+    identities: Sequence[Identity],
+    reporter: Reporter | None = None,
+    scan: ByteFilter | None = None,
 ) -> dict[str, Any]:
-    """Pass 1: decrypt and authenticate everything, check size and completion marker; writes nothing."""
+    """Pass 1: decrypt and authenticate everything, check size and completion marker; writes nothing.
+
+    ``scan``, if given, is fed the plaintext too (what it returns is dropped)."""
     reporter = reporter or NullReporter()
     manifest = repo.manifest(bid)
     expected = manifest.get("sizes", {}).get("raw")
@@ -73,8 +85,12 @@ def authenticate_backup(
     for piece in _plaintext(repo, bid, identities, manifest):
         total += len(piece)
         hasher.update(piece)
+        if scan is not None:
+            scan.feed(piece)
         tail = (tail + piece[-4096:])[-4096:]
         reporter.event("progress", bytes=total)
+    if scan is not None:
+        scan.flush()
     if expected is not None and total != expected:
         raise CorruptedData(
             f"backup {bid} decrypted to {total} bytes, its manifest says {expected}"
@@ -131,8 +147,12 @@ def restore_backup(
     verify_first: bool = True,
     allow_failed: bool = False,
     reporter: Reporter | None = None,
+    scan: PlaintextScan | None = None,
 ) -> dict[str, Any]:
-    """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore."""
+    """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore.
+
+    ``scan`` reads the plaintext during the authentication pass and may refuse it before
+    anything is applied (with ``verify_first=False`` there is no such pass)."""
     reporter = reporter or NullReporter()
     bid = repo.resolve(ref)
     manifest = repo.manifest(bid)
@@ -143,7 +163,9 @@ def restore_backup(
         )
     t0 = time.monotonic()
     if verify_first:
-        authenticate_backup(repo, bid, identities, reporter)
+        authenticate_backup(repo, bid, identities, reporter, scan)
+        if scan is not None:
+            scan.check()
     t1 = time.monotonic()
     reporter.event(
         "restore.phase", label="restore", expected_bytes=manifest.get("sizes", {}).get("raw")
