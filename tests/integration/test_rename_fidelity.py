@@ -169,7 +169,8 @@ def test_renaming_one_database_of_two_keeps_references_to_the_other(
     source: Source, mariadb_restore: MariaDBSandbox
 ) -> None:
     s = source
-    s.user.restore(s.repo, s.bid, mariadb_restore, "--rename-db", f"{s.a}={s.cp_a}").ok()
+    res = s.user.restore(s.repo, s.bid, mariadb_restore, "--rename-db", f"{s.a}={s.cp_a}").ok()
+    assert "disabled 1 event(s) in the renamed copy" in res.stdout and f"{s.cp_a}.ev" in res.stdout
     assert s.b in databases_on(mariadb_restore) and s.a not in databases_on(mariadb_restore)
     fks = fetch(
         mariadb_restore,

@@ -13,9 +13,13 @@ or not) equal to a renamed database and followed by ``.``, and not itself after 
 
 Where an old name is still there and may be a reference, the statement is *unsafe*
 (:attr:`Rewritten.leftovers` says why): inside a string literal (``'db.t'``, dynamic
-SQL, ``WHERE table_schema = 'db'``), as a bare word (``FROM db``, an alias ``AS db``:
-then ``db.col`` may have meant the alias) or in a statement that does not end where the
-dump says it does. Comments are neither rewritten nor reported: they do nothing.
+SQL, ``WHERE table_schema = 'db'``); as a bare word in a text that also uses it as a
+qualifier (an alias ``AS db`` or a table named ``db``: then ``db.col`` may have meant
+the alias or table, not the database); as a bare word where a database goes
+(``ALTER DATABASE db``, ``SHOW TABLES FROM db``); or in a statement that does not end
+where the dump says it does. A bare word alone (``INSERT INTO db``, a table named like
+its database) is a table, not a reference. Comments are neither rewritten nor reported:
+they do nothing.
 """
 
 from __future__ import annotations
@@ -157,6 +161,21 @@ def _word_in(needle: bytes, haystack: bytes) -> bool:
     return False
 
 
+def _database_goes_here(tokens: list[Token], k: int) -> bool:
+    """Whether the word at ``tokens[k]`` is where a statement names a database."""
+    prev = tokens[k - 1].value.upper() if k and tokens[k - 1].kind == WORD else b""
+    if prev in (b"DATABASE", b"SCHEMA"):
+        return True
+    if prev not in (b"FROM", b"IN"):
+        return False
+    for j in range(k - 2, -1, -1):  # SHOW ... FROM db, back to the start of the statement
+        if tokens[j].kind == PUNCT and tokens[j].value == b";":
+            return False
+        if tokens[j].kind == WORD and tokens[j].value.upper() == b"SHOW":
+            return True
+    return False
+
+
 def rewrite_references(
     text: bytes,
     mapping: Mapping[bytes, bytes],
@@ -168,6 +187,8 @@ def rewrite_references(
     tokens, complete = tokenize(text, mode)
     pieces: list[bytes] = []
     leftovers: list[str] = []
+    qualifiers: set[bytes] = set()
+    bare: list[tuple[int, bytes]] = []
     pos = 0
     for k, tok in enumerate(tokens):
         if tok.kind == STRING:
@@ -184,8 +205,12 @@ def rewrite_references(
         if _is_punct(tokens, k + 1, b"."):
             pieces += [text[pos : tok.start], quote_name(mapping[tok.value])]
             pos = tok.end
+            qualifiers.add(tok.value)
         elif report:
-            leftovers.append(f"`{tok.value.decode('utf-8', 'replace')}` as a bare name")
+            bare.append((k, tok.value))
+    for k, name in bare:
+        if name in qualifiers or _database_goes_here(tokens, k):
+            leftovers.append(f"`{name.decode('utf-8', 'replace')}` as a bare name")
     if not complete and report:
         leftovers.append("a literal or comment that does not end in the statement")
     pieces.append(text[pos:])

@@ -37,6 +37,11 @@ def rw(text: str, mode: SqlMode | None = None) -> tuple[str, list[str]]:
             "/*!50003 TRIGGER `cp`.tr BEFORE INSERT ON `cp`.t */",
         ),
         ("SELECT srcx.t, `src.t` FROM a_src.t", "SELECT srcx.t, `src.t` FROM a_src.t"),
+        (
+            "INSERT INTO src VALUES (1); SELECT * FROM src",
+            "INSERT INTO src VALUES (1); SELECT * FROM src",
+        ),
+        ("SHOW TABLES; SELECT * FROM src", "SHOW TABLES; SELECT * FROM src"),
     ],
 )
 def test_certain_qualifiers_are_rewritten_and_nothing_else(before: str, after: str) -> None:
@@ -53,6 +58,9 @@ def test_certain_qualifiers_are_rewritten_and_nothing_else(before: str, after: s
             "`src` in a string literal",
         ),
         ("SELECT src.id FROM t AS src", "`src` as a bare name"),
+        ("SELECT src.id FROM src", "`src` as a bare name"),
+        ("BEGIN SELECT 1; SHOW TABLES FROM src; END", "`src` as a bare name"),
+        ("ALTER DATABASE src CHARACTER SET utf8mb4", "`src` as a bare name"),
         ("SELECT 'unterminated src.t", "a literal or comment that does not end in the statement"),
     ],
 )
