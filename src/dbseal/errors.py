@@ -51,6 +51,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
     +-- TargetNotEmpty (27)
+    +-- OldReferences (39)
     +-- KmsError (40)
     +-- Interrupted (130)
 
@@ -376,6 +377,15 @@ class TargetNotEmpty(DbsealError):
     hint = (
         "restore a copy under another name with --rename-db OLD=NEW, or pass --replace to "
         "DESTROY the database's current contents and replace them with the backup's"
+    )
+
+
+class OldReferences(DbsealError):
+    exit_code = 39
+    summary = "a renamed restore would leave objects that still name a renamed database"
+    hint = (
+        "fix those objects in the source (or after the restore), or pass --allow-old-references "
+        "to restore them as they are"
     )
 
 

@@ -145,7 +145,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
         bid,
         identities,
         lambda: client_sink(target, password, args.jobs),
-        Selection(rename, only),
+        Selection(
+            rename,
+            only,
+            keep_events_enabled=args.keep_events_enabled,
+            allow_old_references=args.allow_old_references,
+        ),
         MysqlTargetDatabases(target, password),
         replace=args.replace,
         verify_first=not args.no_verify_first,
@@ -174,6 +179,16 @@ def _restore_summary(result: dict[str, Any], verified: bool) -> str:
     for key, label in labels:
         if result.get(key):
             line += f"\n  {label}: {', '.join(result[key])}"
+    if result.get("disabled_events"):
+        line += (
+            f"\n  disabled {len(result['disabled_events'])} event(s) in the renamed copy so it "
+            f"does not run the source's jobs: {', '.join(result['disabled_events'])} "
+            "(--keep-events-enabled keeps them enabled)"
+        )
+    if result.get("old_references"):
+        line += "\n  warning: still naming a renamed database (allowed): " + ", ".join(
+            result["old_references"]
+        )
     return line
 
 

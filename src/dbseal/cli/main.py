@@ -382,6 +382,16 @@ def _repo_commands(sub: Any) -> None:
         "refused)",
     )
     p.add_argument(
+        "--keep-events-enabled",
+        action="store_true",
+        help="with --rename-db: keep the copy's scheduled events enabled (default: disabled)",
+    )
+    p.add_argument(
+        "--allow-old-references",
+        action="store_true",
+        help="with --rename-db: restore objects whose text still names a renamed database",
+    )
+    p.add_argument(
         "--no-verify-first",
         action="store_true",
         help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",

@@ -56,6 +56,12 @@ class ByteFilter(Protocol):
     def flush(self) -> bytes: ...
 
 
+class PlaintextScan(ByteFilter, Protocol):
+    """Reads the plaintext in pass 1 (its output is dropped); ``check`` may then refuse it."""
+
+    def check(self) -> None: ...
+
+
 class TargetDatabases(Protocol):
     """The target server's databases, as the restore sees them."""
 
@@ -70,17 +76,30 @@ class Selection:
 
     rename: Mapping[str, str] = field(default_factory=dict)
     only: frozenset[str] | None = None
+    keep_events_enabled: bool = False  # renamed copies' events are created disabled otherwise
+    allow_old_references: bool = False  # restore objects that still name a renamed database
 
     def targets(self, manifest: Mapping[str, Any]) -> list[str]:
         """The names the restore writes to, in the backup's order."""
         names = [str(d) for d in manifest.get("databases") or []]
         return [self.rename.get(d, d) for d in names if self.only is None or d in self.only]
 
-    def byte_filter(self, fresh: Sequence[str] = ()) -> ByteFilter | None:
+    def byte_filter(self, fresh: Sequence[str] = ()) -> RenameFilter | None:
         """Renames and selects; the databases of ``fresh`` must not exist when created."""
         if not self.rename and self.only is None and not fresh:
             return None
-        return RenameFilter(dict(self.rename) or None, self.only, fresh=set(fresh))
+        return RenameFilter(
+            dict(self.rename) or None,
+            self.only,
+            fresh=set(fresh),
+            keep_events_enabled=self.keep_events_enabled,
+            allow_old_references=self.allow_old_references,
+        )
+
+    def scanner(self) -> PlaintextScan | None:
+        """For pass 1: finds objects that would still name a renamed database."""
+        found = self.byte_filter()
+        return found.scanner() if found is not None and self.rename else None
 
 
 def check_target(
@@ -110,6 +129,17 @@ def _outcome(
         "replaced": [n for n in names if n in existing and replace],
         "existing_empty": [n for n in names if n in existing and not replace],
     }
+
+
+def _rename_outcome(byte_filter: RenameFilter | None, reporter: Reporter) -> dict[str, list[str]]:
+    """The events a renamed restore created disabled, and the old names it was allowed to keep."""
+    disabled = byte_filter.disabled_events if byte_filter else []
+    kept = byte_filter.old_references if byte_filter else []
+    if disabled:
+        reporter.event("restore.events_disabled", events=disabled)
+    if kept:
+        reporter.event("restore.old_references", objects=kept)
+    return {"disabled_events": list(disabled), "old_references": list(kept)}
 
 
 def _drop_for_replace(
@@ -148,9 +178,15 @@ def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) ->
 
 
 def authenticate_backup(
-    repo: Repository, bid: str, identities: Sequence[Identity], reporter: Reporter | None = None
+    repo: Repository,
+    bid: str,
+    identities: Sequence[Identity],
+    reporter: Reporter | None = None,
+    scan: ByteFilter | None = None,
 ) -> dict[str, Any]:
-    """Pass 1: decrypt and authenticate everything, check size and completion marker; writes nothing."""
+    """Pass 1: decrypt and authenticate everything, check size and completion marker; writes nothing.
+
+    ``scan``, if given, is fed the plaintext too (what it returns is dropped)."""
     reporter = reporter or NullReporter()
     manifest = repo.manifest(bid)
     expected = manifest.get("sizes", {}).get("raw")
@@ -159,8 +195,12 @@ def authenticate_backup(
     for piece in _plaintext(repo, bid, identities, manifest):
         total += len(piece)
         hasher.update(piece)
+        if scan is not None:
+            scan.feed(piece)
         tail = (tail + piece[-4096:])[-4096:]
         reporter.event("progress", bytes=total)
+    if scan is not None:
+        scan.flush()
     if expected is not None and total != expected:
         raise CorruptedData(
             f"backup {bid} decrypted to {total} bytes, its manifest says {expected}"
@@ -223,7 +263,9 @@ def restore_backup(
     """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore.
 
     With ``target``, the databases written are checked first (see the module text);
-    ``replace`` drops the existing ones after pass 1, before anything is applied.
+    ``replace`` drops the existing ones after pass 1, before anything is applied. Under
+    ``--rename-db``, pass 1 also looks for objects that would still name a renamed
+    database and refuses them (OldReferences) before anything is applied, unless allowed.
     """
     reporter = reporter or NullReporter()
     selection = selection or Selection()
@@ -239,7 +281,10 @@ def restore_backup(
         check_target(target, names, replace)  # fail fast, before the long pass 1
     t0 = time.monotonic()
     if verify_first:
-        authenticate_backup(repo, bid, identities, reporter)
+        scan = selection.scanner()
+        authenticate_backup(repo, bid, identities, reporter, scan)
+        if scan is not None:
+            scan.check()
     t1 = time.monotonic()
     existing = check_target(target, names, replace) if target is not None else {}
     reporter.event(
@@ -249,10 +294,9 @@ def restore_backup(
     if target is not None and replace and existing:
         _drop_for_replace(target, [n for n in names if n in existing], sink, reporter)
     fresh = [n for n in names if replace or n not in existing] if target is not None else []
+    byte_filter = selection.byte_filter(fresh)
     try:
-        total = apply_backup(
-            repo, bid, identities, sink, selection.byte_filter(fresh), reporter, manifest
-        )
+        total = apply_backup(repo, bid, identities, sink, byte_filter, reporter, manifest)
     except DbsealError as exc:
         if verify_first:
             raise
@@ -262,11 +306,13 @@ def restore_backup(
             hint=exc.hint,
         ) from None
     t2 = time.monotonic()
+    renamed = _rename_outcome(byte_filter, reporter)
     reporter.event("restore.end", id=bid)
     return {
         "id": bid,
         "bytes": total,
         **_outcome(names, existing, replace),
+        **renamed,
         "authenticate_s": round(t1 - t0, 3),
         "apply_s": round(t2 - t1, 3),
         "total_s": round(t2 - t0, 3),
