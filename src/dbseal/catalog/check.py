@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle, log_handle
+from dbseal.errors import RepositoryError
 
 _SUFFIX = {"data": ".dbseal", "log": ".dbseal", "envelope": ".env"}
 
@@ -28,6 +29,15 @@ class CheckReport:
     @property
     def clean(self) -> bool:
         return not (self.leftovers or self.orphans or self.young_orphans or self.missing)
+
+
+def _required(repo: Repository, bid: str) -> tuple[str, ...]:
+    """A failed backup removes its data object (``data_kept`` false in its manifest)."""
+    try:
+        kept = repo.manifest(bid).get("data_kept", True) is not False
+    except RepositoryError:
+        kept = True
+    return ("data", "envelope") if kept else ("envelope",)
 
 
 def check_repository(
@@ -46,7 +56,7 @@ def check_repository(
             young = info is not None and now - info.mtime < min_age_s
             (report.young_orphans if young else report.orphans).append(f"{kind}/{name}")
     for bid in sorted(ids):
-        for kind in ("data", "envelope"):
+        for kind in _required(repo, bid):
             if repo.backend.stat(handles[kind](bid)) is None:
                 report.missing.append(f"{bid}: {kind} object missing")
     if clean:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dbseal.errors import DbsealError, ReceiverRefused, StorageError
 from dbseal.server import wire
-from dbseal.storage.backend import KINDS, Handle
+from dbseal.storage.backend import KINDS, MUTABLE_KINDS, Handle
 
 if TYPE_CHECKING:
     import socketserver
@@ -117,7 +117,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         elif self.command == "PUT":
             self._upload(handle, query.get("overwrite") == "1")
         elif self.command == "DELETE":
-            self._deny_if_append_only("remove", _obj(handle), "deleted")
+            if handle.kind not in MUTABLE_KINDS:
+                self._deny_if_append_only("remove", _obj(handle), "deleted")
             self.receiver.backend.remove(handle)
             self._event("receiver.removed", object=_obj(handle))
             self._reply(204)
@@ -160,7 +161,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     # -- writing ----------------------------------------------------------------------------
 
     def _upload(self, handle: Handle, overwrite: bool) -> None:
-        if overwrite:
+        if overwrite and handle.kind not in MUTABLE_KINDS:
             self._deny_if_append_only("overwrite", _obj(handle), "overwritten")
         if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
             raise ValueError("an upload must use Transfer-Encoding: chunked")
