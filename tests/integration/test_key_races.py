@@ -255,6 +255,11 @@ def test_announcement_of_a_dead_backup_is_stale(keys: Keys, held: Held) -> None:
     assert _inflight(held.repo) == [f"{held.bid}.json"]
     keys.user.run("keys", "retire", f"{KEY}:2", *keys.opts, "--repo", held.repo).ok()
     assert keys.states()[2] == "retired"
+    # `repo check` reports the stale announcement and --clean removes it
+    report = json.loads(keys.user.run("repo", "check", "--repo", held.repo, "--json").stdout)
+    assert f"inflight/{held.bid}.json" in report["orphans"]
+    keys.user.run("repo", "check", "--repo", held.repo, "--clean").ok()
+    assert _inflight(held.repo) == []
 
 
 def test_backup_whose_key_is_destroyed_meanwhile_fails_and_cleans_up(

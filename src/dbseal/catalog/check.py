@@ -4,7 +4,9 @@ A backup is visible only once its manifest exists, so an interrupted backup
 leaves objects that no listing shows: temporary files or unfinished multipart
 uploads (the backend's ``leftovers``), and *orphans*: a data object, log or
 key envelope with no manifest. Orphans younger than ``min_age`` may belong to
-a backup that is still running on another host and are never removed.
+a backup that is still running on another host and are never removed. A
+stale in-flight announcement (``catalog/inflight.py``: its backup finished or
+died) is an orphan too; a live one never is.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from dbseal.catalog.inflight import KIND as INFLIGHT
+from dbseal.catalog.inflight import Announcement
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle, log_handle
-from dbseal.errors import RepositoryError
+from dbseal.errors import DbsealError, RepositoryError
+from dbseal.storage import Handle
 
 _SUFFIX = {"data": ".dbseal", "log": ".dbseal", "envelope": ".env"}
 
@@ -40,6 +45,18 @@ def _required(repo: Repository, bid: str) -> tuple[str, ...]:
     return ("data", "envelope") if kept else ("envelope",)
 
 
+def _stale_announcements(repo: Repository) -> list[str]:
+    out = []
+    for name in repo.backend.list(INFLIGHT):
+        try:
+            ann = Announcement.decode(repo.backend.get(Handle(INFLIGHT, name)))
+        except DbsealError:
+            continue  # withdrawn meanwhile
+        if ann is None or ann.stale_reason(repo.backend) is not None:
+            out.append(f"{INFLIGHT}/{name}")
+    return out
+
+
 def check_repository(
     repo: Repository, min_age_s: float = 3600.0, clean: bool = False
 ) -> CheckReport:
@@ -59,10 +76,14 @@ def check_repository(
         for kind in _required(repo, bid):
             if repo.backend.stat(handles[kind](bid)) is None:
                 report.missing.append(f"{bid}: {kind} object missing")
+    report.orphans += _stale_announcements(repo)
     if clean:
         report.cleaned = repo.backend.clean_leftovers(min_age_s)
         for entry in report.orphans:
             kind, name = entry.split("/", 1)
-            repo.backend.remove(handles[kind](name.removesuffix(_SUFFIX[kind])))
+            if kind == INFLIGHT:
+                repo.backend.remove(Handle(INFLIGHT, name))
+            else:
+                repo.backend.remove(handles[kind](name.removesuffix(_SUFFIX[kind])))
             report.cleaned += 1
     return report
