@@ -471,7 +471,8 @@ def _require_keyring(args: argparse.Namespace) -> None:
         apply_config(args, None)  # dbseal.toml: keyring, its passphrase file/command, repository
         if not args.keyring:
             raise UsageError(
-                "no keyring directory given", hint="pass --keyring DIR or set DBSEAL_KEYRING"
+                "no keyring directory given",
+                hint="pass --keyring DIR, set DBSEAL_KEYRING, or set keyring in dbseal.toml",
             )
 
 

@@ -149,6 +149,7 @@ class _Attempt:
     result: Any  # the source's DumpResult, None when it failed before dumping
     cause: DbsealError | None  # what failed it before the dump, or after it (the key check)
     ended: datetime.datetime = dataclasses.field(default_factory=_now)
+    later: list[str] = dataclasses.field(default_factory=list)  # causes after the first
 
     @property
     def status(self) -> str:
@@ -156,11 +157,15 @@ class _Attempt:
 
     @property
     def reasons(self) -> list[str]:
-        own = [self.cause.message] if self.cause is not None else []
+        own = [self.cause.message, *self.later] if self.cause is not None else []
         return own + (list(self.result.reasons) if self.result is not None else [])
 
     def fail(self, cause: DbsealError) -> None:
-        self.cause = cause
+        """Record a failure found after the dump; the first cause names the exit code."""
+        if self.cause is None:
+            self.cause = cause
+        else:
+            self.later.append(cause.message)
 
     def keeps_data(self) -> bool:
         """Failed backups lose their data object, unless the dump is whole (warnings=fail)."""
