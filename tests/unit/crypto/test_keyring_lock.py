@@ -45,3 +45,29 @@ def test_a_held_lock_gives_up_after_the_bounded_wait(tmp_path: Path) -> None:
         holder.wait()
     with keyring_lock(ring.directory, wait_s=5):  # the holder died: the kernel dropped its lock
         pass
+
+
+def test_a_backup_learns_that_its_key_was_withdrawn(tmp_path: Path) -> None:
+    """KeyringRecipient.check_current re-reads the keyring file (another process changed it)."""
+    from dbseal.crypto.keyring import KeyringRecipient
+    from dbseal.errors import KeyWithdrawn
+
+    pw = Secret(b"pw")
+    Keyring.init(str(tmp_path / "ring"), pw, "backup", FAST_KDF)
+    sealing = KeyringRecipient(Keyring.open(str(tmp_path / "ring"), pw), "backup")
+
+    other = Keyring.open(str(tmp_path / "ring"), pw)  # what a concurrent `keys` command does
+    other.add_version("backup")
+    other.save(pw, FAST_KDF)
+    sealing.check_current()  # a rotation does not withdraw the version in use
+
+    other.get("backup", 1).erase("retired")
+    other.save(pw, FAST_KDF)
+    with pytest.raises(KeyWithdrawn, match="backup:1 was retired"):
+        sealing.check_current()
+
+    Keyring.init(str(tmp_path / "ring2"), pw, "backup", FAST_KDF)
+    moved = KeyringRecipient(Keyring.open(str(tmp_path / "ring2"), pw), "backup")
+    (tmp_path / "ring2" / "keyring.json").unlink()
+    with pytest.raises(KeyWithdrawn, match="cannot be confirmed"):
+        moved.check_current()
