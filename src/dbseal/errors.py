@@ -28,6 +28,9 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- SecretPermissions
     +-- InvalidKeySpec (11)
     +-- KeyringError (13)
+    |   +-- KeyringLocked (17)
+    |   +-- KeyWithdrawn
+    |   +-- KeyInUse (28)
     +-- StorageError (14)
     |   +-- ObjectNotFound
     |   +-- ObjectExists
@@ -198,6 +201,26 @@ class KeyringError(DbsealError):
     exit_code = 13
     summary = "keyring missing, unreadable or without the requested key"
     hint = "create one with `dbseal keys init`, and check `dbseal keys list`"
+
+
+class KeyringLocked(KeyringError):
+    exit_code = 17
+    summary = "another dbseal process kept the keyring locked for too long"
+    hint = "wait for the other `dbseal keys` command to finish, then run this one again"
+
+
+class KeyWithdrawn(KeyringError):
+    summary = "a keyring key a backup sealed for was retired or destroyed while it ran"
+    hint = "the backup is recorded as failed; run it again (it seals for the newest active version)"
+
+
+class KeyInUse(KeyringError):
+    exit_code = 28
+    summary = "a running backup seals for this key version"
+    hint = (
+        "wait for the backup to finish; if it died, its announcement goes stale by itself "
+        "(docs/design.md, in-flight backups)"
+    )
 
 
 class StorageError(DbsealError):

@@ -278,6 +278,28 @@ def test_append_only_refuses_delete_and_overwrite(pki: Pki, tmp_path: Path) -> N
         ]
 
 
+def test_append_only_lets_a_backup_refresh_and_withdraw_its_announcement(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """In-flight announcements are the one kind an append-only receiver lets clients change."""
+    from dbseal.catalog.inflight import Announcement, InFlight, inflight_handle, live_announcements
+
+    with receiver(pki, tmp_path / "repo", append_only=True) as (r, events):
+        b = remote(r.address[1], pki.files("alice"))
+        b.prepare()
+        bid = "20260101T000000Z-0000beef"
+        with InFlight(b, bid, [], refresh_s=0.05) as running:
+            assert [a.backup_id for a in live_announcements(b)] == [bid]
+
+            def refreshed() -> bool:
+                doc = Announcement.decode(b.get(inflight_handle(bid)))
+                return doc is not None and doc.refreshed != running.ann.started
+
+            wait_until(refreshed, "a refreshed announcement")
+        assert b.list("inflight") == []
+        assert events.of("receiver.denied") == []
+
+
 # -- several clients, big objects --------------------------------------------------------------
 
 

@@ -10,6 +10,8 @@ reported under ``kept`` with the reason and the time it becomes removable.
 :attr:`CheckReport.needs_attention` is what the exit status reports: something
 removable is still there (or, without ``clean``, leftovers of unknown age), or
 a backup lost objects. What is kept only because it may be in progress is not.
+A stale in-flight announcement (``catalog/inflight.py``: its backup finished or
+died) is an orphan too; a live one never is.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbseal.catalog.inflight import KIND as INFLIGHT
+from dbseal.catalog.inflight import Announcement
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle, log_handle
+from dbseal.errors import DbsealError, RepositoryError
+from dbseal.storage import Handle
 
 _SUFFIX = {"data": ".dbseal", "log": ".dbseal", "envelope": ".env"}
 _HANDLES = {"data": data_handle, "log": log_handle, "envelope": envelope_handle}
@@ -65,6 +71,27 @@ def _stamp(epoch: float) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
+def _required(repo: Repository, bid: str) -> tuple[str, ...]:
+    """A failed backup removes its data object (``data_kept`` false in its manifest)."""
+    try:
+        kept = repo.manifest(bid).get("data_kept", True) is not False
+    except RepositoryError:
+        kept = True
+    return ("data", "envelope") if kept else ("envelope",)
+
+
+def _stale_announcements(repo: Repository) -> list[str]:
+    out = []
+    for name in repo.backend.list(INFLIGHT):
+        try:
+            ann = Announcement.decode(repo.backend.get(Handle(INFLIGHT, name)))
+        except DbsealError:
+            continue  # withdrawn meanwhile
+        if ann is None or ann.stale_reason(repo.backend) is not None:
+            out.append(f"{INFLIGHT}/{name}")
+    return out
+
+
 def check_repository(
     repo: Repository, min_age_s: float = 3600.0, clean: bool = False
 ) -> CheckReport:
@@ -90,9 +117,10 @@ def check_repository(
             else:
                 report.orphans.append(f"{kind}/{name}")
     for bid in sorted(ids):
-        for kind in ("data", "envelope"):
+        for kind in _required(repo, bid):
             if repo.backend.stat(_HANDLES[kind](bid)) is None:
                 report.missing.append(f"{bid}: {kind} object missing")
+    report.orphans += _stale_announcements(repo)
     if clean:
         _clean(repo, report, min_age_s, now)
     return report
@@ -102,7 +130,10 @@ def _clean(repo: Repository, report: CheckReport, min_age_s: float, now: float) 
     report.cleaned = repo.backend.clean_leftovers(min_age_s)
     for entry in report.orphans:
         kind, name = entry.split("/", 1)
-        repo.backend.remove(_HANDLES[kind](name.removesuffix(_SUFFIX[kind])))
+        if kind == INFLIGHT:
+            repo.backend.remove(Handle(INFLIGHT, name))
+        else:
+            repo.backend.remove(_HANDLES[kind](name.removesuffix(_SUFFIX[kind])))
         report.cleaned += 1
     # a leftover that survived cleaning is younger than min_age; its exact age is the
     # backend's, so the time given is the latest it can become removable

@@ -35,9 +35,7 @@ def _maybe_repo(args: argparse.Namespace) -> Any:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    passphrase = _ring_passphrase(args)
-    ring = Keyring.open(args.keyring, passphrase)
-    kv = kops.rotate(ring, args.name, passphrase)
+    kv = kops.rotate(args.keyring, args.name, _ring_passphrase(args))
     print(
         f"key {args.name}:{kv.version} created; new backups use it, older versions still open older backups"
     )
@@ -85,9 +83,7 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
         raise UsageError("retire names one version", hint="write NAME:VERSION, e.g. backup:1")
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    passphrase = _ring_passphrase(args)
-    ring = Keyring.open(args.keyring, passphrase)
-    kops.retire(ring, name, version, repo, passphrase)
+    kops.retire(args.keyring, name, version, repo, _ring_passphrase(args))
     print(
         f"key {name}:{version} retired: its key material is erased; no backup in {repo.backend.location} needed it"
     )
@@ -95,9 +91,10 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_passwd(args: argparse.Namespace) -> int:
-    ring = Keyring.open(args.keyring, _ring_passphrase(args))
+    old = _ring_passphrase(args)
+    Keyring.open(args.keyring, old)  # a wrong passphrase fails before the new one is asked for
     new = secret_source(args, "new-passphrase").get("new keyring passphrase", confirm=True)
-    kops.change_passphrase(ring, new)
+    ring = kops.change_passphrase(args.keyring, old, new)
     print(
         f"keyring {ring.keyring_id.hex()} re-sealed under the new passphrase (the keys themselves are unchanged)"
     )
@@ -122,7 +119,7 @@ def cmd_keys_destroy(args: argparse.Namespace) -> int:
             "nothing was destroyed",
             hint="re-run with --yes-destroy-key-material after reading the list above",
         )
-    kops.destroy(ring, versions, passphrase)
+    kops.destroy(args.keyring, name, [v.version for v in versions], repo, passphrase)
     print(
         f"destroyed {names}: the key material is gone; backups that no other recipient opens are unrecoverable"
     )
@@ -130,9 +127,7 @@ def cmd_keys_destroy(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_export(args: argparse.Namespace) -> int:
-    passphrase = _ring_passphrase(args)
-    ring = Keyring.open(args.keyring, passphrase)
-    text = kops.paper_export(ring, passphrase)
+    text = kops.paper_export(args.keyring, _ring_passphrase(args))
     if args.output:
         atomic_write(args.output, text.encode(), mode=0o600)
         print(

@@ -544,11 +544,15 @@ def _server_commands(sub: Any) -> None:
 
 
 def _require_keyring(args: argparse.Namespace) -> None:
-    if getattr(args, "command", None) == "keys" and not args.keyring:
-        args.keyring = os.environ.get("DBSEAL_KEYRING")
+    if getattr(args, "command", None) == "keys":
+        from dbseal.cli.config import apply_config
+
+        args.keyring = args.keyring or os.environ.get("DBSEAL_KEYRING")
+        apply_config(args, None)  # dbseal.toml: keyring, its passphrase file/command, repository
         if not args.keyring:
             raise UsageError(
-                "no keyring directory given", hint="pass --keyring DIR or set DBSEAL_KEYRING"
+                "no keyring directory given",
+                hint="pass --keyring DIR, set DBSEAL_KEYRING, or set keyring in dbseal.toml",
             )
 
 

@@ -36,7 +36,7 @@ from dbseal.errors import (
 )
 from dbseal.format.header import MAX_HEADER_LEN, PREAMBLE_LEN, read_header
 from dbseal.monitoring.reporter import NullReporter, Reporter
-from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
+from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key, unwrap_envelope
 from dbseal.pipeline import BackgroundHash
 from dbseal.sources.rename import RenameFilter
 from dbseal.sources.target_databases import DatabaseContents
@@ -170,10 +170,13 @@ def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) ->
     """Unwrap a backup's data key (header and envelope only), check its manifest's MAC; returns the key."""
     manifest = repo.manifest(bid)
     envelope = repo.backend.get(envelope_handle(bid))
-    with repo.backend.open(data_handle(bid), 0, HEADER_READ) as fh:  # the header only
-        header = read_header(fh)
-    data_key = unwrap_data_key(header, identities, envelope)
-    mf.verify(manifest, mf.manifest_key(data_key, header.file_id))
+    if manifest.get("data_kept", True) is False:  # a failed backup: its data object is gone
+        data_key, file_id = unwrap_envelope(envelope, identities)
+    else:
+        with repo.backend.open(data_handle(bid), 0, HEADER_READ) as fh:  # the header only
+            header = read_header(fh)
+        data_key, file_id = unwrap_data_key(header, identities, envelope), header.file_id
+    mf.verify(manifest, mf.manifest_key(data_key, file_id))
     return data_key
 
 
@@ -275,6 +278,11 @@ def restore_backup(
         raise PolicyViolation(
             f"backup {bid} is recorded as {manifest.get('status')}: {'; '.join(manifest.get('reasons', []))}",
             hint="restore `latest` (the newest good backup), or pass --allow-failed to restore it anyway",
+        )
+    if manifest.get("data_kept", True) is False:
+        raise PolicyViolation(
+            f"backup {bid} failed and its incomplete dump was removed: there is nothing to restore",
+            hint="restore `latest` (the newest good backup)",
         )
     names = selection.targets(manifest)
     if target is not None:

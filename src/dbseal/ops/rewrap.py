@@ -43,7 +43,7 @@ from dbseal.ops.seal import (
     open_sealed,
     open_sealed_with_key,
     seal_stream,
-    unwrap_stanzas,
+    unwrap_envelope,
 )
 from dbseal.storage import Handle
 
@@ -112,10 +112,10 @@ def rewrap_backup(
     """Rewrite ``bid``'s key envelope; returns "rewrapped" or "unchanged"."""
     # Only the key envelope and the manifest are read: the data object is never
     # touched, so the cost does not depend on the backup's size.
-    old = parse_envelope(repo.backend.get(envelope_handle(bid)))
-    data_key = unwrap_stanzas(old.stanzas, old.file_id, identities)
+    raw = repo.backend.get(envelope_handle(bid))
+    old = parse_envelope(raw)
+    data_key, _file_id = unwrap_envelope(raw, identities)
     mac_key = derive_subkeys(data_key, old.file_id).header_mac
-    old.verify_mac(mac_key)
     manifest = repo.manifest(bid)
     if manifest.get("file_id") != old.file_id.hex():
         raise CorruptedData(f"backup {bid}'s key envelope does not belong to its manifest")

@@ -217,6 +217,14 @@ def unwrap_data_key(
     return key
 
 
+def unwrap_envelope(envelope: bytes, identities: Sequence[Identity]) -> tuple[bytes, bytes]:
+    """``(data key, file id)`` from a key envelope alone (its MAC checked); no data object read."""
+    env = parse_envelope(envelope)
+    key = unwrap_stanzas(env.stanzas, env.file_id, identities)
+    env.verify_mac(derive_subkeys(key, env.file_id).header_mac)
+    return key, env.file_id
+
+
 def unwrap_stanzas(
     stanzas: Sequence[Stanza], file_id: bytes, identities: Sequence[Identity]
 ) -> bytes:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from dbseal.errors import DbsealError, ReceiverRefused, StorageError
 from dbseal.server import httphead, wire
 from dbseal.server.session import Peer, Service
-from dbseal.storage.backend import KINDS, Handle
+from dbseal.storage.backend import KINDS, MUTABLE_KINDS, Handle
 
 _BLOCK = 256 << 10
 _SMALL_RANGE = 4 << 20
@@ -143,7 +143,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         elif self.command == "PUT":
             self._upload(handle, query.get("overwrite") == "1")
         elif self.command == "DELETE":
-            self._deny_if_append_only("remove", _obj(handle), "deleted")
+            if handle.kind not in MUTABLE_KINDS:
+                self._deny_if_append_only("remove", _obj(handle), "deleted")
             self.receiver.backend.remove(handle)
             self._event("receiver.removed", object=_obj(handle))
             self._reply(204)
@@ -186,7 +187,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     # -- writing ----------------------------------------------------------------------------
 
     def _upload(self, handle: Handle, overwrite: bool) -> None:
-        if overwrite:
+        if overwrite and handle.kind not in MUTABLE_KINDS:
             self._deny_if_append_only("overwrite", _obj(handle), "overwritten")
         if not self.head.chunked:
             raise ValueError("an upload must use Transfer-Encoding: chunked")

@@ -97,6 +97,8 @@ class DumpResult:
     raw_bytes: int
     started: datetime.datetime
     ended: datetime.datetime
+    # the output is a whole dump (it may still be "failed" by policy: warnings=fail)
+    complete: bool = False
 
 
 def spawn_dump(
@@ -315,6 +317,7 @@ class DumpRun:
                 f"statistics come from a separate snapshot, so concurrent writes can make them "
                 f"differ from the dump ({snap.lock_note})"
             )
+        complete = not failures
         if warnings and self._policy.warnings == "fail":
             failures.append("warnings count as failures under this policy (warnings=fail)")
         status: Status = "failed" if failures else "warnings" if warnings else "ok"
@@ -336,4 +339,5 @@ class DumpRun:
             raw_bytes=self._bytes,
             started=self._started,
             ended=datetime.datetime.now(datetime.UTC),
+            complete=complete,
         )

@@ -48,6 +48,7 @@ KIND_DIRS = {
     "secret": "secrets",
     "verification": "verifications",
     "lock": "locks",
+    "inflight": "inflight",
 }
 LOCKED_KINDS = ("data", "manifest", "log")  # Object Lock retention; never envelopes
 STORAGE_CLASS_KINDS = ("data",)  # small objects stay STANDARD so `list` and `show` work
