@@ -22,6 +22,7 @@ from dbseal.crypto.secret import Secret
 from dbseal.errors import DbsealError, KeyringError, UsageError
 from dbseal.monitoring.progress import ProgressReporter
 from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
+from dbseal.monitoring.retries import StorageRetries
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
 
@@ -107,27 +108,34 @@ def cmd_backup(args: argparse.Namespace) -> int:
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
+    reporter = _reporter(args)
+    retries = StorageRetries(reporter, repo.backend)
     try:
         manifest = run_backup(
-            repo, source, recipients, codec, _reporter(args), getattr(args, "backup_name", None)
+            repo, source, recipients, codec, reporter, getattr(args, "backup_name", None)
         )
     except DbsealError as exc:
         failed = getattr(exc, "manifest", None)
         if args.json and failed is not None:
             doc = {"id": failed["id"], "status": failed["status"], "reasons": failed["reasons"]}
-            print(json.dumps({**doc, "exit_code": exc.exit_code}))
+            print(json.dumps({**doc, "exit_code": exc.exit_code, "storage_retries": retries.count}))
         raise
     if args.json:
         print(
             json.dumps(
-                {"id": manifest["id"], "status": manifest["status"], "reasons": manifest["reasons"]}
+                {
+                    "id": manifest["id"],
+                    "status": manifest["status"],
+                    "reasons": manifest["reasons"],
+                    "storage_retries": retries.count,
+                }
             )
         )
     else:
         sizes = manifest["sizes"]
         print(
             f"backup {manifest['id']} {manifest['status']}: {sizes['raw']} bytes dumped, "
-            f"{sizes['stored']} stored, {manifest['duration_s']} s"
+            f"{sizes['stored']} stored, {manifest['duration_s']} s{retries.summary()}"
         )
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
@@ -171,6 +179,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     password = _password(args, "target-", None)
     identities = identities_from_args(args)
     byte_filter = RenameFilter(rename or None, only) if (rename or only) else None
+    reporter = _reporter(args)
+    retries = StorageRetries(reporter, repo.backend)
     result = restore_backup(
         repo,
         bid,
@@ -179,10 +189,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         byte_filter,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
-        reporter=_reporter(args),
+        reporter=reporter,
     )
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps({**result, "storage_retries": retries.count}, default=str))
     else:
         first = (
             f"authenticated first in {result['authenticate_s']} s, "
@@ -190,7 +200,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             else "not authenticated first (--no-verify-first), "
         )
         print(
-            f"restored backup {result['id']}: {result['bytes']} bytes; {first}applied in {result['apply_s']} s"
+            f"restored backup {result['id']}: {result['bytes']} bytes; {first}applied in "
+            f"{result['apply_s']} s{retries.summary()}"
         )
     return 0
 

@@ -15,6 +15,7 @@ from dbseal.cli.repo_commands import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.errors import UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
+from dbseal.monitoring.retries import StorageRetries
 from dbseal.ops.verify import Verification, verify_backup
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -104,21 +105,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     identities = identities_from_args(args) if args.level != "integrity" else []
     check = _restore_check(args)
     reporter = _reporter(args)
-    results = []
+    retries = StorageRetries(reporter, repo.backend)
+    results, retried = [], []
     for bid in bids:
+        before = retries.count
         v = verify_backup(repo, bid, args.level, identities, check, reporter)
         results.append(v)
+        retried.append(retries.count - before)
         if not args.json:
             print(_human(v), flush=True)
     failed = [v for v in results if v.result != "ok"]
     if args.json:
-        print(json.dumps([v.to_json() for v in results], indent=2))
+        docs = [
+            {**v.to_json(), "storage_retries": n} for v, n in zip(results, retried, strict=True)
+        ]
+        print(json.dumps(docs, indent=2))
     elif len(results) > 1:
         print(
             f"{len(results) - len(failed)} of {len(results)} backups verified at level {args.level}"
         )
         for v in failed:
             print(f"  FAILED {v.backup_id}: {v.problems[0] if v.problems else v.error_class}")
+    if retries.count and not args.json:
+        print(retries.summary().removeprefix(", "))
     if not failed:
         return 0
     bad = [v.exit_code for v in failed if v.exit_code in _BAD_BACKUP_CODES]

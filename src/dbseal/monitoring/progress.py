@@ -50,6 +50,13 @@ class ProgressReporter:
             self.close()
         elif kind == "warning":
             self._console.print(f"[yellow]warning:[/] {fields.get('message', '')}")
+        elif kind == "storage.retry":
+            self._console.print(
+                f"[yellow]storage retry {fields.get('attempt')}[/] of {fields.get('op')} in "
+                f"{fields.get('delay')} s: {fields.get('error', '')}",
+                markup=True,
+                highlight=False,
+            )
 
     def close(self) -> None:
         if self._progress is not None:

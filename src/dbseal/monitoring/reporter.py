@@ -2,7 +2,9 @@
 
 An event is a kind plus fields, e.g. ``("progress", {"bytes": 123})``. Kinds
 used so far: ``backup.start``, ``progress``, ``backup.end``, ``restore.start``,
-``restore.phase``, ``restore.end``, ``warning``.
+``restore.phase``, ``restore.end``, ``warning``, ``storage.retry`` (op, attempt,
+delay, error: a transient storage failure about to be retried; see
+:mod:`dbseal.monitoring.retries`).
 """
 
 from __future__ import annotations

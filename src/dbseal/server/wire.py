@@ -40,6 +40,7 @@ from dbseal.errors import (
     OutputError,
     ReceiverRefused,
     StorageError,
+    StorageUnavailable,
 )
 from dbseal.storage.backend import Handle
 
@@ -57,10 +58,13 @@ STATUS: dict[type[DbsealError], int] = {
     ObjectNotFound: 404,
     ObjectExists: 409,
     ReceiverRefused: 403,
+    StorageUnavailable: 503,  # the receiver's own storage is unavailable: the client retries
 }
 _CLASSES: dict[str, type[DbsealError]] = {
-    c.__name__: c for c in (ObjectNotFound, ObjectExists, ReceiverRefused, OutputError)
+    c.__name__: c
+    for c in (ObjectNotFound, ObjectExists, ReceiverRefused, OutputError, StorageUnavailable)
 }
+TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
 
 
 class ProtocolError(Exception):
@@ -91,6 +95,8 @@ def error_from(status: int, body: bytes, where: str) -> DbsealError:
     except (ValueError, KeyError, TypeError):
         name, message = "", body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}"
     cls = _CLASSES.get(name, StorageError)
+    if not name and status in TRANSIENT_STATUS:
+        cls = StorageUnavailable  # not the receiver's own error (a proxy, a gateway): it may pass
     return cls(f"receiver {where}: {message}")
 
 

@@ -13,7 +13,12 @@ partial object away.
 Idle connections are kept for reuse (one per concurrent caller, up to
 ``pool_size``). A request that fails on a reused connection before any
 answer arrived is sent once more on a fresh one (the receiver had closed it
-for idleness); nothing else is retried here.
+for idleness). Transient failures are StorageUnavailable (exit 45) and are
+retried by the shared :class:`~dbseal.storage.retry.Retrier`: requests
+through :class:`~dbseal.storage.retry.RetryingBackend`, and a download that
+breaks resumes from the byte it reached (a new ranged GET). A streaming
+upload that breaks is not resumed: it fails, and the receiver throws the
+partial object away (nothing becomes visible).
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 from dbseal.crypto.secret import check_private_file
-from dbseal.errors import StorageError, UsageError
+from dbseal.errors import StorageError, StorageUnavailable, UsageError
 from dbseal.server import wire
 from dbseal.storage import TlsClientFiles
 from dbseal.storage.backend import KINDS, Handle, ObjectInfo
-from dbseal.storage.remote_io import Download, Pool, Upload
+from dbseal.storage.remote_io import Conn, Download, Pool, Upload
+from dbseal.storage.retry import Retrier
 
 _BUFFER = 256 << 10
 _TLS_HINT = (
@@ -78,14 +84,20 @@ class RemoteBackend:
         port: int,
         context: ssl.SSLContext,
         *,
-        timeout: float = 300.0,
+        retrier: Retrier | None = None,
         pool_size: int = 8,
     ) -> None:
-        self._pool = Pool(host, port, context, timeout, pool_size)
+        self.retrier = retrier or Retrier()
+        policy = self.retrier.policy
+        self._pool = Pool(
+            host, port, context, policy.read_timeout_s, pool_size, policy.connect_timeout_s
+        )
         self.location = self._pool.location
 
     @classmethod
-    def from_url(cls, location: str, tls: TlsClientFiles) -> RemoteBackend:
+    def from_url(
+        cls, location: str, tls: TlsClientFiles, retrier: Retrier | None = None
+    ) -> RemoteBackend:
         url = urlsplit(location)
         try:
             port = url.port
@@ -96,7 +108,7 @@ class RemoteBackend:
                 f"{location!r} is not a receiver address",
                 hint="write dbseal+tls://HOST:PORT (the --listen address of `dbseal serve`)",
             )
-        return cls(url.hostname, port, client_context(tls))
+        return cls(url.hostname, port, client_context(tls), retrier=retrier)
 
     # -- Backend ------------------------------------------------------------------------------
 
@@ -117,11 +129,16 @@ class RemoteBackend:
     def open(self, handle: Handle, start: int = 0, length: int | None = None) -> Iterator[BinaryIO]:
         if start < 0 or (length is not None and length < 0):
             raise ValueError("start and length must not be negative")
-        query = f"?start={start}" + (f"&length={length}" if length is not None else "")
-        conn, status, headers = self._pool.exchange("GET", wire.object_path(handle) + query)
-        if status != 200:
-            raise self._pool.failure(conn, status, headers, _obj(handle))
-        body = Download(conn, self._pool, _obj(handle))
+
+        def request(offset: int) -> Conn:
+            left = None if length is None else length - offset
+            query = f"?start={start + offset}" + (f"&length={left}" if left is not None else "")
+            conn, status, headers = self._pool.exchange("GET", wire.object_path(handle) + query)
+            if status != 200:
+                raise self._pool.failure(conn, status, headers, _obj(handle))
+            return conn
+
+        body = Download(request(0), self._pool, _obj(handle), request, self.retrier)
         try:
             yield io.BufferedReader(body, _BUFFER)
         finally:
@@ -205,7 +222,7 @@ class RemoteBackend:
             body = b"" if method == "HEAD" else conn.body(answer)
         except (OSError, wire.ProtocolError) as exc:
             conn.close()
-            raise StorageError(
+            raise StorageUnavailable(
                 f"receiver {self._pool.netloc}: {what}: connection lost ({exc})"
             ) from None
         self._pool.release(conn)
