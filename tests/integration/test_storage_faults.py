@@ -185,6 +185,12 @@ class Restartable:
     def url(self) -> str:
         return f"dbseal+tls://127.0.0.1:{self.proxy.port}"
 
+    def backend(self, query: str = "") -> Any:
+        """A client of the receiver through the proxy, its repository prepared."""
+        b = open_backend(self.url() + query, self.pki.files("alice"))
+        b.prepare()
+        return b
+
     def close(self) -> None:
         self.proxy.close()
         self.receiver.close()
@@ -208,8 +214,7 @@ def test_small_writes_to_a_restarting_receiver_are_retried(
     served: Restartable,
     pki: Pki,  # noqa: F811
 ) -> None:
-    b = open_backend(served.url(), pki.files("alice"))
-    b.prepare()
+    b = served.backend()
     data = Handle("data", "x.dbseal")
     with b.writer(data) as fh:
         fh.write(os.urandom(3 * MIB))
@@ -223,8 +228,7 @@ def test_a_receiver_download_cut_resumes_when_it_is_back_after_2s(
     served: Restartable,
     pki: Pki,  # noqa: F811
 ) -> None:
-    b = open_backend(served.url(), pki.files("alice"))
-    b.prepare()
+    b = served.backend()
     h = Handle("data", "big.dbseal")
     payload = os.urandom(12 * MIB)
     b.put(h, payload)
@@ -239,8 +243,7 @@ def test_a_receiver_restarted_mid_upload_fails_cleanly_with_exit_45(
     served: Restartable,
     pki: Pki,  # noqa: F811
 ) -> None:
-    b = open_backend(served.url(), pki.files("alice"))
-    b.prepare()
+    b = served.backend()
     h = Handle("data", "cut.dbseal")
     with pytest.raises(StorageUnavailable) as got, b.writer(h) as fh:
         for i in range(40):
@@ -256,8 +259,7 @@ def test_a_black_holed_receiver_fails_within_the_bound(
     served: Restartable,
     pki: Pki,  # noqa: F811
 ) -> None:
-    b = open_backend(served.url() + "?retry_budget=2&timeout=1", pki.files("alice"))
-    b.prepare()
+    b = served.backend("?retry_budget=2&timeout=1")
     served.proxy.black_hole()
     exc, took = bounded(lambda: b.list("manifest"), 60)
     assert isinstance(exc, StorageUnavailable) and exc.exit_code == 45
