@@ -29,8 +29,12 @@ _BLOCK = 65536
 
 
 def _reset(sock: socket.socket) -> None:
+    """Cut at once: RST (linger 0); shutdown() first wakes a thread blocked on it (close alone
+    would wait for that thread and send nothing)."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 

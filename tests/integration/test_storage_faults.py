@@ -60,6 +60,19 @@ def bounded(fn: Callable[[], Any], limit: float) -> tuple[BaseException | None, 
     return box["exc"], time.monotonic() - t0
 
 
+def write_mib(b: Any, h: Handle, n: int, faults: dict[int, Callable[[], None]]) -> Any:
+    """Stream ``n`` MiB into ``h``, calling ``faults[i]`` before MiB ``i``; the digest written."""
+    block, digest = os.urandom(MIB), hashlib.sha256()
+    with b.writer(h) as fh:
+        for i in range(n):
+            if i in faults:
+                faults[i]()
+            piece = block[i:] + block[:i]
+            digest.update(piece)
+            fh.write(piece)
+    return digest
+
+
 # -- S3 ------------------------------------------------------------------------------------
 
 
@@ -87,17 +100,8 @@ def test_an_s3_upload_survives_a_6s_cut_and_a_503_burst(s3: S3Place, s3_proxy: F
     assert retrier is not None
     retrier.listen(lambda op, attempt, delay, exc: seen.append((op, attempt)))
     h = Handle("data", "u.dbseal")
-    block = os.urandom(MIB)
-    digest = hashlib.sha256()
-    with b.writer(h) as fh:
-        for i in range(16):
-            if i == 6:
-                s3_proxy.refuse_for(6.0)
-            if i == 12:
-                s3_proxy.http_503(8)
-            piece = block[i:] + block[:i]
-            digest.update(piece)
-            fh.write(piece)
+    faults = {6: lambda: s3_proxy.refuse_for(6.0), 12: lambda: s3_proxy.http_503(8)}
+    digest = write_mib(b, h, 16, faults)
     direct = S3Backend.from_url(s3.url(bucket))
     assert hashlib.sha256(direct.get(h)).digest() == digest.digest()
     assert direct.leftovers() == []
@@ -159,8 +163,8 @@ def test_retries_are_storage_retry_events_in_json_and_counted(
 class Restartable:
     """An in-process receiver behind a proxy; ``restart()`` replaces it on a new port."""
 
-    def __init__(self, pki: Pki, repo: Path) -> None:  # noqa: F811 - the Pki type
-        self.pki, self.repo = pki, repo
+    def __init__(self, pki: Pki, repo: Path, **options: Any) -> None:  # noqa: F811 - the Pki type
+        self.pki, self.repo, self.options = pki, repo, options
         self.receiver = self._start()
         self.proxy = FaultProxy(self.receiver.address[1])
 
@@ -173,6 +177,7 @@ class Restartable:
             str(ca / "localhost-cert.pem"),
             str(ca / "localhost-key.pem"),
             str(ca / "ca-cert.pem"),
+            **self.options,
         )
         return Receiver(config, _Quiet()).start()
 
@@ -264,3 +269,29 @@ def test_a_black_holed_receiver_fails_within_the_bound(
     exc, took = bounded(lambda: b.list("manifest"), 60)
     assert isinstance(exc, StorageUnavailable) and exc.exit_code == 45
     assert 2.0 <= took <= RetryPolicy.from_settings("2", "1").failure_bound_s() + 3.0
+
+
+def test_a_receiver_upload_cut_for_4s_completes(served: Restartable) -> None:
+    b = served.backend()
+    h = Handle("data", "up.dbseal")
+    # open connections reset, then refused for 4 s
+    digest = write_mib(b, h, 20, {9: lambda: served.proxy.refuse_for(4.0)})
+    assert hashlib.sha256(b.get(h)).digest() == digest.digest()
+    assert b.leftovers() == [] and tmp_files(served.repo) == []
+
+
+def test_an_append_only_receiver_lets_a_client_abort_its_own_upload(
+    pki: Pki,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    r = Restartable(pki, tmp_path / "repo", append_only=True)
+    try:
+        b = r.backend()
+        h = Handle("data", "given-up.dbseal")
+        with pytest.raises(RuntimeError), b.writer(h) as fh:
+            fh.write(os.urandom(10 * MIB))  # one part is on the receiver
+            raise RuntimeError("the dump died")
+        assert b.stat(h) is None and b.leftovers() == []
+        assert tmp_files(r.repo) == [] and r.receiver.sessions.count() == 0
+    finally:
+        r.close()

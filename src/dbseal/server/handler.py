@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dbseal.errors import DbsealError, ReceiverRefused, StorageError
-from dbseal.server import wire
+from dbseal.server import uploads, wire
 from dbseal.storage.backend import KINDS, Handle
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         if self.peer.refusal:
             self._fail(ReceiverRefused(self.peer.refusal), close=True)
             return
+        is_part = self.command == "PUT" and self.path.startswith(uploads.PREFIX + "/")
         if self.command != "PUT" and (
             self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0") != "0"
         ):
@@ -86,6 +87,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         try:
             if parts[:3] == ["", "v1", "o"] and len(parts) == 5:
                 self._object(Handle(parts[3], unquote(parts[4])), query)
+            elif parts[:3] == ["", "v1", "uploads"]:
+                uploads.handle_request(self, [unquote(p) for p in url.path.split("/")[3:]], query)
             elif parts[:3] == ["", "v1", "list"] and len(parts) == 4 and parts[3] in KINDS:
                 names = self.receiver.backend.list(parts[3], query.get("prefix", ""))
                 self._json(200, {"names": names})
@@ -103,7 +106,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._fail(StorageError(f"bad request: {exc}"), status=400, close=True)
         except DbsealError as exc:
-            self._fail(exc, close=self.command == "PUT")
+            self._fail(exc, close=self.command == "PUT" and not is_part)
 
     def _object(self, handle: Handle, query: dict[str, str]) -> None:
         if self.command == "HEAD":

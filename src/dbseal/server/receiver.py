@@ -28,6 +28,7 @@ from typing import Any
 from dbseal.crypto.secret import check_private_file
 from dbseal.errors import ReceiverRefused, UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
+from dbseal.server.uploads import UploadSessions
 from dbseal.storage import Backend, open_backend
 
 
@@ -47,6 +48,7 @@ class ReceiverConfig:
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0
     stall_timeout: float = 1800.0
+    resume_timeout: float = 300.0  # an upload in parts waits this long for its client to resume
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class Receiver:
                 )
             backend = open_backend(config.repository)
         self.backend = backend
+        self.sessions = UploadSessions(
+            backend, config.resume_timeout, config.max_connections, self._upload_expired
+        )
         self._allow = frozenset(config.allow)
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._lock = threading.Lock()
@@ -181,6 +186,7 @@ class Receiver:
                 conn.shutdown(socket.SHUT_RDWR)
         for t in threads:
             t.join(timeout)
+        self.sessions.close()  # uncommitted part-uploads leave nothing
         self.reporter.event("receiver.stopped", peer="-")
 
     def __enter__(self) -> Receiver:
@@ -201,12 +207,19 @@ class Receiver:
             with self._lock:
                 self._uploads -= 1
 
+    def _upload_expired(self, session: Any, reason: str) -> None:
+        what = f"{session.handle.kind}/{session.handle.name}"
+        self.reporter.event(
+            "receiver.aborted", peer="-", client=session.owner, object=what, reason=reason
+        )
+
     def clean_leftovers(self, min_age_s: float = 3600.0) -> int:
         """Remove incomplete writes, never while an upload is in progress on this receiver."""
+        self.sessions.expire()
         with self._lock:  # no upload can start while cleaning
-            if self._uploads:
+            if self._uploads or self.sessions.count():
                 raise ReceiverRefused(
-                    f"{self._uploads} upload(s) in progress on the receiver; "
+                    f"{self._uploads + self.sessions.count()} upload(s) in progress on the receiver; "
                     "their temporary objects are not leftovers yet",
                     hint="run it again when no backup is running",
                 )

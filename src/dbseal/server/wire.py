@@ -22,8 +22,13 @@ wrong count, or a body that stops early (client killed, connection lost)
 abandons the write, so nothing becomes visible. Chunks are at most
 :data:`MAX_CHUNK` bytes, so memory stays bounded on both sides.
 
+Clients upload in parts when the receiver supports it (``/v1/uploads``, see
+:mod:`dbseal.server.uploads`): each part is retried on its own.
+
 Errors are a status and ``{"error": CLASS, "message": TEXT}``; the client
-raises the matching class of :mod:`dbseal.errors`.
+raises the matching class of :mod:`dbseal.errors`. ``503`` (the receiver's
+own storage unavailable, or too many uploads) and a gateway's ``502``/``504``
+are transient: the client retries them.
 """
 
 from __future__ import annotations

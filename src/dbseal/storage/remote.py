@@ -17,8 +17,8 @@ for idleness). Transient failures are StorageUnavailable (exit 45) and are
 retried by the shared :class:`~dbseal.storage.retry.Retrier`: requests
 through :class:`~dbseal.storage.retry.RetryingBackend`, and a download that
 breaks resumes from the byte it reached (a new ranged GET). A streaming
-upload that breaks is not resumed: it fails, and the receiver throws the
-partial object away (nothing becomes visible).
+upload goes in parts of at most 4 MiB (:mod:`dbseal.storage.remote_parts`),
+each retried; the object appears only at the commit.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 from dbseal.crypto.secret import check_private_file
-from dbseal.errors import StorageError, StorageUnavailable, UsageError
+from dbseal.errors import StorageError, UsageError
 from dbseal.server import wire
 from dbseal.storage import TlsClientFiles
 from dbseal.storage.backend import KINDS, Handle, ObjectInfo
 from dbseal.storage.remote_io import Conn, Download, Pool, Upload
+from dbseal.storage.remote_parts import NotSupported, PartUpload
 from dbseal.storage.retry import Retrier
 
 _BUFFER = 256 << 10
@@ -146,6 +147,19 @@ class RemoteBackend:
 
     @contextlib.contextmanager
     def writer(self, handle: Handle, *, overwrite: bool = False) -> Iterator[BinaryIO]:
+        """Uploads in parts, each retried (a receiver without them: one streaming PUT)."""
+        try:
+            parts = PartUpload(self._pool, self.retrier, handle, _obj(handle), overwrite)
+        except NotSupported:
+            with self._stream(handle, overwrite) as fh:
+                yield fh
+            return
+        with _ended(parts) as fh:
+            yield fh
+
+    @contextlib.contextmanager
+    def _stream(self, handle: Handle, overwrite: bool) -> Iterator[BinaryIO]:
+        """The whole object in one chunked PUT (not resumable: a cut fails the upload)."""
         target = wire.object_path(handle) + ("?overwrite=1" if overwrite else "")
         headers = {
             "Transfer-Encoding": "chunked",
@@ -157,18 +171,12 @@ class RemoteBackend:
         if status != 100:
             conn.keep = False  # the receiver answered instead of waiting for the body
             raise self._pool.failure(conn, status, answer, _obj(handle))
-        upload = Upload(conn, self._pool, _obj(handle))
-        out = io.BufferedWriter(upload, _BUFFER)
-        try:
-            yield out
-            out.flush()
-        except BaseException:
-            upload.abort()
-            raise
-        upload.commit()
+        with _ended(Upload(conn, self._pool, _obj(handle))) as fh:
+            yield fh
 
     def put(self, handle: Handle, data: bytes, *, overwrite: bool = False) -> None:
-        with self.writer(handle, overwrite=overwrite) as fh:
+        """One request (RetryingBackend retries the whole put: the bytes are in memory)."""
+        with self._stream(handle, overwrite) as fh:
             fh.write(data)
 
     def list(self, kind: str, prefix: str = "") -> builtins.list[str]:
@@ -217,16 +225,20 @@ class RemoteBackend:
     def _call(self, method: str, target: str, *, what: str) -> tuple[int, HTTPMessage, bytes]:
         """The whole (small) answer to a request without a body."""
         headers = {"Content-Length": "0"} if method in ("POST", "DELETE") else {}
-        conn, status, answer = self._pool.exchange(method, target, headers)
-        try:
-            body = b"" if method == "HEAD" else conn.body(answer)
-        except (OSError, wire.ProtocolError) as exc:
-            conn.close()
-            raise StorageUnavailable(
-                f"receiver {self._pool.netloc}: {what}: connection lost ({exc})"
-            ) from None
-        self._pool.release(conn)
-        return status, answer, body
+        return self._pool.call(method, target, headers)
+
+
+@contextlib.contextmanager
+def _ended(upload: Upload | PartUpload) -> Iterator[BinaryIO]:
+    """A buffered file over ``upload``: committed when the block ends, else aborted."""
+    out = io.BufferedWriter(upload, _BUFFER)
+    try:
+        yield out
+        out.flush()
+        upload.commit()
+    except BaseException:
+        upload.abort()
+        raise
 
 
 def _obj(handle: Handle) -> str:

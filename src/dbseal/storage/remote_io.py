@@ -54,7 +54,7 @@ class Conn:
         self.served = 0  # answers received on this connection
         self.keep = True
 
-    def send(self, data: bytes | memoryview) -> None:
+    def send(self, data: bytes | bytearray | memoryview) -> None:
         self.sock.sendall(data)
 
     def request(self, method: str, target: str, host: str, headers: dict[str, str]) -> None:
@@ -115,9 +115,14 @@ class Pool:
         self._lock = threading.Lock()
 
     def exchange(
-        self, method: str, target: str, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | bytearray | None = None,
     ) -> tuple[Conn, int, HTTPMessage]:
-        """Send a request head and read the answer's head (an interim 100 for uploads).
+        """Send a request head (and a small ``body``) and read the answer's head (an interim
+        100 for streaming uploads).
 
         A reused connection that turns out closed (the receiver closes idle
         ones) is replaced once: no request ran on it.
@@ -126,6 +131,8 @@ class Pool:
             conn = self._checkout()
             try:
                 conn.request(method, target, self.netloc, headers or {})
+                if body:
+                    conn.send(body)
                 status, answer = conn.response()
             except (OSError, Lost, wire.ProtocolError) as exc:
                 conn.close()
@@ -135,6 +142,26 @@ class Pool:
             conn.served += 1
             return conn, status, answer
         raise StorageUnavailable(f"receiver {self.netloc} keeps closing connections", hint=_HINT)
+
+    def call(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | bytearray | None = None,
+    ) -> tuple[int, HTTPMessage, bytes]:
+        """The whole (small) answer to a request with a small body or none."""
+        conn, status, answer = self.exchange(method, target, headers, body)
+        try:
+            data = b"" if method == "HEAD" else conn.body(answer)
+        except (OSError, wire.ProtocolError) as exc:
+            conn.close()
+            raise StorageUnavailable(
+                f"receiver {self.netloc}: {method} {target.split('?')[0]}: connection lost ({exc})",
+                hint=_HINT,
+            ) from None
+        self.release(conn)
+        return status, answer, data
 
     def release(self, conn: Conn) -> None:
         if conn.keep:

@@ -135,12 +135,19 @@ class Retrier:
         self._sleep, self._clock, self._rng = sleep, clock, rng
         self._hooks: list[RetryHook] = []
         self._lock = threading.Lock()
+        self._past: list[tuple[str, int, float, StorageError]] = []
         self.count = 0
 
     def listen(self, hook: RetryHook) -> None:
-        """Call ``hook(op, attempt, delay, error)`` before each wait (from any thread)."""
+        """Call ``hook(op, attempt, delay, error)`` before each wait (from any thread).
+
+        Retries that happened before (opening the repository, say) are told at once.
+        """
         with self._lock:
             self._hooks.append(hook)
+            past = list(self._past)
+        for record in past:
+            hook(*record)
 
     def call(self, op: str, fn: Callable[[], T], *, budget_s: float | None = None) -> T:
         """``fn()``, tried again on StorageUnavailable until the budget is spent."""
@@ -167,6 +174,8 @@ class Retrier:
         with self._lock:
             self.count += 1
             hooks = list(self._hooks)
+            if len(self._past) < 1000:
+                self._past.append((op, attempt, delay, exc))
         for hook in hooks:
             hook(op, attempt, delay, exc)
         self._sleep(delay)
