@@ -2,8 +2,9 @@
 
 It forwards bytes both ways until told to misbehave like a real network:
 
-* ``reset_after(n, upstream=False)``: the next connection that carries ``n`` more
-  bytes (server to client, or client to server) is reset (RST) there;
+* ``reset_after(n, upstream=False, then_refuse_s=0)``: the connection that carries
+  the ``n``-th byte from now (server to client, or client to server) is reset
+  (RST) there, and connections are then refused for ``then_refuse_s`` seconds;
 * ``http_503(n)``: the next ``n`` requests on new connections are answered
   ``503 Service Unavailable`` (open connections are cut, so the client reconnects);
 * ``refuse_for(s)``: the listening socket is closed for ``s`` seconds (connections
@@ -47,6 +48,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._open: list[tuple[socket.socket, socket.socket]] = []
         self._reset_at: tuple[int, bool] | None = None  # (bytes left, upstream)
+        self._then_refuse_s = 0.0
         self._answers_503 = 0
         self._hole = False
         self._closed = False
@@ -59,9 +61,9 @@ class FaultProxy:
 
     # -- faults --------------------------------------------------------------------------
 
-    def reset_after(self, n: int, *, upstream: bool = False) -> None:
+    def reset_after(self, n: int, *, upstream: bool = False, then_refuse_s: float = 0.0) -> None:
         with self._lock:
-            self._reset_at = (n, upstream)
+            self._reset_at, self._then_refuse_s = (n, upstream), then_refuse_s
 
     def http_503(self, n: int) -> None:
         with self._lock:
@@ -231,8 +233,11 @@ class FaultProxy:
                 return block
             self._reset_at = None
             self.faults += 1
+            refuse = self._then_refuse_s
         with contextlib.suppress(OSError):
             dst.sendall(block[:left])
         _reset(src)
         _reset(dst)
+        if refuse:
+            self.refuse_for(refuse)
         return None

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from test_receiver import Pki, pki  # noqa: F401 - the module-scoped fixture
 
-from conftest import DbsealUser, run_sql, tmp_files
+from conftest import DbsealUser, fetch, run_sql, tmp_files
 from dbseal.errors import StorageUnavailable
 from dbseal.sandbox import MariaDBSandbox
 from dbseal.server.receiver import Receiver, ReceiverConfig
@@ -153,8 +153,40 @@ def test_retries_are_storage_retry_events_in_json_and_counted(
         assert len(retries) >= 3, res.stderr
         assert {"op", "attempt", "delay", "error"} <= set(retries[0])
         assert res.json()["storage_retries"] == len(retries)
+        s3_proxy.http_503(2)
+        checked = user.run("verify", "--repo", url, "--level", "integrity", "--json").ok()
+        assert checked.json()[0]["storage_retries"] >= 2, checked.stderr
     finally:
         run_sql(mariadb, f"DROP DATABASE IF EXISTS `{db}`")
+
+
+def test_a_restore_through_a_cut_download_and_a_2s_outage_is_identical(
+    s3: S3Place,
+    s3_proxy: FaultProxy,
+    mariadb: MariaDBSandbox,
+    tmp_path: Path,
+    scratch_dbs: list[str],
+) -> None:
+    user = DbsealUser(tmp_path / "home")
+    url = proxied_s3_url(s3, s3_proxy, s3.bucket())
+    user.run("init", url, "-r", user.recipient).ok()
+    db = f"cut_{os.urandom(4).hex()}"
+    scratch_dbs += [db, f"{db}_r"]
+    run_sql(
+        mariadb,
+        f"CREATE DATABASE `{db}`",
+        f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v TEXT)",
+        f"INSERT INTO `{db}`.t SELECT seq, CONCAT(SHA2(RAND(), 512), SHA2(RAND(), 512)) "
+        f"FROM `{db}`.seq_1_to_20000",
+    )
+    bid = user.good_backup(url, mariadb, db)  # type: ignore[arg-type]
+    stored = user.show(url, bid)["manifest"]["sizes"]["stored"]  # type: ignore[arg-type]
+    assert stored > 2 * MIB
+    s3_proxy.reset_after(MIB, then_refuse_s=2.0)  # in the data object, then 2 s of refusals
+    res = user.restore(url, bid, mariadb, "--rename-db", f"{db}={db}_r", "--json").ok()  # type: ignore[arg-type]
+    assert s3_proxy.faults >= 2 and res.json()["storage_retries"] >= 1
+    digest = "SELECT COUNT(*), SUM(CRC32(v)), MAX(id) FROM `{}`.t"
+    assert fetch(mariadb, digest.format(f"{db}_r")) == fetch(mariadb, digest.format(db))
 
 
 # -- the receiver ----------------------------------------------------------------------------

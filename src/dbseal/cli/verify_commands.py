@@ -106,12 +106,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     check = _restore_check(args)
     reporter = _reporter(args)
     retries = StorageRetries(reporter, repo.backend)
-    results, retried = [], []
+    results, retried, before = [], [], 0  # the first one counts opening the repository too
     for bid in bids:
-        before = retries.count
         v = verify_backup(repo, bid, args.level, identities, check, reporter)
         results.append(v)
         retried.append(retries.count - before)
+        before = retries.count
         if not args.json:
             print(_human(v), flush=True)
     failed = [v for v in results if v.result != "ok"]
