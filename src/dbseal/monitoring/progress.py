@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -51,11 +52,11 @@ class ProgressReporter:
         elif kind == "warning":
             self._console.print(f"[yellow]warning:[/] {fields.get('message', '')}")
         elif kind == "storage.retry":
+            said = escape(
+                f"of {fields.get('op')} in {fields.get('delay')} s: {fields.get('error')}"
+            )
             self._console.print(
-                f"[yellow]storage retry {fields.get('attempt')}[/] of {fields.get('op')} in "
-                f"{fields.get('delay')} s: {fields.get('error', '')}",
-                markup=True,
-                highlight=False,
+                f"[yellow]storage retry {fields.get('attempt')}[/] {said}", highlight=False
             )
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from http.client import HTTPMessage, parse_headers
 from typing import Any, BinaryIO, cast
@@ -196,6 +197,7 @@ class Pool:
 
     def _connect(self) -> Conn:
         where = self.netloc
+        started = time.monotonic()
         try:
             raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except OSError as exc:
@@ -203,7 +205,8 @@ class Pool:
                 f"cannot connect to receiver {where}: {exc.strerror or exc}",
                 hint="check the address and that `dbseal serve` runs there",
             ) from None
-        raw.settimeout(self.timeout)  # the handshake too: a black hole must not hang it
+        # connecting includes the TLS handshake: both within connect_timeout (a black hole)
+        raw.settimeout(max(0.1, self.connect_timeout - (time.monotonic() - started)))
         try:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             sock = self.context.wrap_socket(raw, server_hostname=self.host)
