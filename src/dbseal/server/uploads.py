@@ -48,7 +48,7 @@ from dbseal.storage.backend import KINDS, Backend, Handle
 if TYPE_CHECKING:
     from dbseal.server.handler import ReceiverHandler
 
-MAX_PART = 4 << 20
+MAX_PART = 3 << 20
 PART_SHA = "Dbseal-Part-Sha256"
 PREFIX = "/v1/uploads"
 _KEEP_COMMITTED = 1024

@@ -17,7 +17,7 @@ for idleness). Transient failures are StorageUnavailable (exit 45) and are
 retried by the shared :class:`~dbseal.storage.retry.Retrier`: requests
 through :class:`~dbseal.storage.retry.RetryingBackend`, and a download that
 breaks resumes from the byte it reached (a new ranged GET). A streaming
-upload goes in parts of at most 4 MiB (:mod:`dbseal.storage.remote_parts`),
+upload goes in parts of at most 3 MiB (:mod:`dbseal.storage.remote_parts`),
 each retried; the object appears only at the commit.
 """
 

@@ -2,7 +2,9 @@
 
 The client holds the part not yet acknowledged in memory (at most
 :data:`PART_SIZE` bytes), so a cut connection, a timeout or a 503 costs one
-part sent again, under the shared retry budget, not the whole stream. The
+part sent again, under the shared retry budget, not the whole stream. One
+part is in flight on a worker thread while the caller fills the next (two
+parts in memory at most), so the dump does not wait for each round trip. The
 upload becomes visible only at the commit; :meth:`PartUpload.abort` (any
 exception in the ``writer()`` block) asks the receiver to throw the upload
 away, with the short abort budget; an abort that does not get through leaves
@@ -15,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +47,9 @@ class PartUpload(io.RawIOBase):
         super().__init__()
         self._pool, self._retrier, self._what = pool, retrier, what
         self._buf = bytearray()
-        self._parts = self._size = 0
+        self._parts = self._size = 0  # handed to the worker (sent, or being sent)
+        self._pending: Future[None] | None = None
+        self._worker: ThreadPoolExecutor | None = None
         self._id = self._start(handle, overwrite)
 
     def writable(self) -> bool:
@@ -65,6 +70,8 @@ class PartUpload(io.RawIOBase):
         """Send what is left and make the object visible (or raise, leaving nothing)."""
         if self._buf or not self._parts:
             self._send_part()
+        self._wait_pending()
+        self._shutdown()
         target = f"{uploads.PREFIX}/{self._id}/commit?parts={self._parts}&size={self._size}"
         try:  # a repeated commit (its answer was lost) is answered 201 again
             self._retrier.call("receiver.commit", lambda: self._request("POST", target, b"", 201))
@@ -74,6 +81,12 @@ class PartUpload(io.RawIOBase):
     def abort(self) -> None:
         """Ask the receiver to drop the upload; never raises (see the module docstring)."""
         self._buf = bytearray()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(Exception):  # the upload is dropped below anyway
+                pending.result()
+        self._shutdown()
         with contextlib.suppress(StorageError):
             self._retrier.abort(
                 "receiver.abort", lambda: self._request("DELETE", f"{uploads.PREFIX}/{self._id}")
@@ -91,7 +104,24 @@ class PartUpload(io.RawIOBase):
 
     def _send_part(self) -> None:
         data, self._buf = self._buf, bytearray()  # handed over, not copied
+        self._wait_pending()
         number = self._parts + 1
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="dbseal-receiver-part")
+        self._pending = self._worker.submit(self._upload_part, number, data)
+        self._parts, self._size = number, self._size + len(data)
+
+    def _wait_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # its failure is the upload's
+
+    def _shutdown(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=True, cancel_futures=True)
+
+    def _upload_part(self, number: int, data: bytearray) -> None:
         headers = {uploads.PART_SHA: hashlib.sha256(data).hexdigest()}
         target = f"{uploads.PREFIX}/{self._id}/{number}"
         try:
@@ -100,7 +130,6 @@ class PartUpload(io.RawIOBase):
             )
         except ObjectNotFound:
             raise StorageUnavailable(f"{self._what}: {_LOST}") from None
-        self._parts, self._size = number, self._size + len(data)
 
     def _request(
         self,
