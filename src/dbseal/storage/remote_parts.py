@@ -17,13 +17,13 @@ import contextlib
 import hashlib
 import io
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 from dbseal.errors import ObjectNotFound, StorageError, StorageUnavailable
 from dbseal.server import uploads, wire
 from dbseal.storage.backend import Handle
+from dbseal.storage.inflight import InFlight
 from dbseal.storage.remote_io import Pool
 from dbseal.storage.retry import Retrier
 
@@ -48,8 +48,7 @@ class PartUpload(io.RawIOBase):
         self._pool, self._retrier, self._what = pool, retrier, what
         self._buf = bytearray()
         self._parts = self._size = 0  # handed to the worker (sent, or being sent)
-        self._pending: Future[None] | None = None
-        self._worker: ThreadPoolExecutor | None = None
+        self._inflight: InFlight[None] = InFlight("dbseal-receiver-part")
         self._id = self._start(handle, overwrite)
 
     def writable(self) -> bool:
@@ -70,8 +69,8 @@ class PartUpload(io.RawIOBase):
         """Send what is left and make the object visible (or raise, leaving nothing)."""
         if self._buf or not self._parts:
             self._send_part()
-        self._wait_pending()
-        self._shutdown()
+        self._inflight.wait()
+        self._inflight.close()
         target = f"{uploads.PREFIX}/{self._id}/commit?parts={self._parts}&size={self._size}"
         try:  # a repeated commit (its answer was lost) is answered 201 again
             self._retrier.call("receiver.commit", lambda: self._request("POST", target, b"", 201))
@@ -81,12 +80,7 @@ class PartUpload(io.RawIOBase):
     def abort(self) -> None:
         """Ask the receiver to drop the upload; never raises (see the module docstring)."""
         self._buf = bytearray()
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(Exception):  # the upload is dropped below anyway
-                pending.result()
-        self._shutdown()
+        self._inflight.drop()
         with contextlib.suppress(StorageError):
             self._retrier.abort(
                 "receiver.abort", lambda: self._request("DELETE", f"{uploads.PREFIX}/{self._id}")
@@ -104,22 +98,10 @@ class PartUpload(io.RawIOBase):
 
     def _send_part(self) -> None:
         data, self._buf = self._buf, bytearray()  # handed over, not copied
-        self._wait_pending()
+        self._inflight.wait()  # its failure is the upload's
         number = self._parts + 1
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, thread_name_prefix="dbseal-receiver-part")
-        self._pending = self._worker.submit(self._upload_part, number, data)
+        self._inflight.submit(lambda: self._upload_part(number, data))
         self._parts, self._size = number, self._size + len(data)
-
-    def _wait_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()  # its failure is the upload's
-
-    def _shutdown(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.shutdown(wait=True, cancel_futures=True)
 
     def _upload_part(self, number: int, data: bytearray) -> None:
         headers = {uploads.PART_SHA: hashlib.sha256(data).hexdigest()}

@@ -23,10 +23,10 @@ import contextlib
 import io
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from dbseal.errors import ObjectExists, StorageError, StorageUnavailable
+from dbseal.storage.inflight import InFlight
 from dbseal.storage.retry import Retrier
 from dbseal.storage.s3_errors import client_error_code, s3_error
 
@@ -74,8 +74,7 @@ class UploadStream(io.RawIOBase):
         self._buf = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
-        self._pending: Future[dict[str, Any]] | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: InFlight[dict[str, Any]] = InFlight("dbseal-s3-part")
         self._lock = threading.Lock()
         self.size = 0
 
@@ -89,9 +88,7 @@ class UploadStream(io.RawIOBase):
         n = len(view)
         with self._lock:
             while view:
-                limit = part_size_for(
-                    len(self._parts) + 1 + (self._pending is not None), self._base
-                )
+                limit = part_size_for(len(self._parts) + 1 + self._inflight.busy, self._base)
                 if len(self._buf) >= limit:
                     self._send_part()  # only when more data follows: an exact fit stays one PUT
                     continue
@@ -113,16 +110,11 @@ class UploadStream(io.RawIOBase):
                 self._send_part()
             self._wait_pending()
             self._complete()
-            self._shutdown()
+            self._inflight.close()
 
     def abort(self) -> None:
         """Abort the multipart upload, if any; never raises."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(Exception):  # the upload is aborted below anyway
-                pending.result()
-        self._shutdown()
+        self._inflight.drop()  # the upload is aborted below anyway
         self._buf = bytearray()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
@@ -170,14 +162,12 @@ class UploadStream(io.RawIOBase):
     def _send_part(self) -> None:
         if self._upload_id is None:
             self._create()
-        number = len(self._parts) + 1 + (self._pending is not None)
+        number = len(self._parts) + 1 + self._inflight.busy
         data, self._buf = self._buf, bytearray()
         self._wait_pending()
         if number > MAX_PARTS:
             raise StorageError(f"{self._what}: more than {MAX_PARTS} parts")
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="dbseal-s3-part")
-        self._pending = self._pool.submit(self._upload_part, number, data)
+        self._inflight.submit(lambda: self._upload_part(number, data))
 
     def _create(self) -> None:
         if not self._overwrite and self._exists():  # fail before uploading gigabytes
@@ -196,9 +186,9 @@ class UploadStream(io.RawIOBase):
         self._upload_id = str(answer["UploadId"])
 
     def _wait_pending(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._parts.append(pending.result())
+        part = self._inflight.wait()
+        if part is not None:
+            self._parts.append(part)
 
     def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
         what = f"{self._what} (part {number}, {len(data)} bytes)"
@@ -256,11 +246,6 @@ class UploadStream(io.RawIOBase):
         except Exception as exc:
             return client_error_code(exc) == "NoSuchUpload"
         return False
-
-    def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
 
 
 class RangeReader(io.RawIOBase):
