@@ -327,3 +327,20 @@ def test_an_append_only_receiver_lets_a_client_abort_its_own_upload(
         assert tmp_files(r.repo) == [] and r.receiver.sessions.count() == 0
     finally:
         r.close()
+
+
+def test_a_receiver_without_part_uploads_gets_one_streaming_put(
+    served: Restartable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver from before /v1/uploads answers 400 "not a receiver request" to the start."""
+    from dbseal.server import uploads
+
+    def older(handler: Any, rest: list[str], query: dict[str, str]) -> None:
+        raise ValueError(f"{handler.command} {handler.path} is not a receiver request")
+
+    monkeypatch.setattr(uploads, "handle_request", older)
+    b = served.backend()
+    h = Handle("data", "old.dbseal")
+    digest = write_mib(b, h, 5, {})
+    assert hashlib.sha256(b.get(h)).digest() == digest.digest()
+    assert served.receiver.sessions.count() == 0 and tmp_files(served.repo) == []
