@@ -100,7 +100,7 @@ def test_an_s3_upload_survives_a_6s_cut_and_a_503_burst(s3: S3Place, s3_proxy: F
     assert retrier is not None
     retrier.listen(lambda op, attempt, delay, exc: seen.append((op, attempt)))
     h = Handle("data", "u.dbseal")
-    faults = {6: lambda: s3_proxy.refuse_for(6.0), 12: lambda: s3_proxy.http_503(8)}
+    faults = {6: lambda: s3_proxy.refuse_for(6.0), 12: lambda: s3_proxy.http_503(3)}
     digest = write_mib(b, h, 16, faults)
     direct = S3Backend.from_url(s3.url(bucket))
     assert hashlib.sha256(direct.get(h)).digest() == digest.digest()
