@@ -39,6 +39,7 @@ from dbseal.sandbox import MariaDBSandbox
 from dbseal.server import wire
 from dbseal.storage import Handle, LocalBackend
 from dbseal.storage.remote import RemoteBackend, client_context
+from dbseal.storage.retry import Retrier, RetryPolicy
 
 __all__ = ["pki"]  # the shared module-scoped fixture, imported so that pytest finds it
 
@@ -145,7 +146,8 @@ with backend.writer(Handle("data", "killed.dbseal")) as fh:
 
 def test_a_client_killed_mid_upload_leaves_nothing(pki: Pki, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    with receiver(pki, repo) as (r, events):
+    # an upload in parts waits resume_timeout for its client to come back, then goes
+    with receiver(pki, repo, resume_timeout=1.0) as (r, events):
         f = pki.files("alice")
         client = subprocess.Popen(
             [
@@ -209,7 +211,8 @@ def test_the_receiver_killed_mid_upload_leaves_no_visible_object(pki: Pki, tmp_p
     repo = tmp_path / "repo"
     errors: list[BaseException] = []
     with Serve(pki, repo) as serve:
-        backend = remote(serve.port, pki.files("alice"))
+        url = f"dbseal+tls://127.0.0.1:{serve.port}"  # a short retry budget: the receiver is gone
+        backend = RemoteBackend.from_url(url, pki.files("alice"), Retrier(RetryPolicy(budget_s=2)))
         backend.prepare()
 
         def stream() -> None:

@@ -20,6 +20,7 @@ from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
 from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.retries import StorageRetries
 from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import Selection, restore_backup
@@ -83,21 +84,28 @@ def cmd_backup(args: argparse.Namespace) -> int:
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
+    reporter = make_reporter(args)
+    retries = StorageRetries(reporter, repo.backend)
     # A failure's error carries the failed manifest: with --json, main prints its id and reasons.
     manifest = run_backup(
-        repo, source, recipients, codec, make_reporter(args), getattr(args, "backup_name", None)
+        repo, source, recipients, codec, reporter, getattr(args, "backup_name", None)
     )
     if args.json:
         print(
             json.dumps(
-                {"id": manifest["id"], "status": manifest["status"], "reasons": manifest["reasons"]}
+                {
+                    "id": manifest["id"],
+                    "status": manifest["status"],
+                    "reasons": manifest["reasons"],
+                    "storage_retries": retries.count,
+                }
             )
         )
     else:
         sizes = manifest["sizes"]
         print(
             f"backup {manifest['id']} {manifest['status']}: {human_size(sizes['raw'])} dumped, "
-            f"{human_size(sizes['stored'])} stored, {manifest['duration_s']} s"
+            f"{human_size(sizes['stored'])} stored, {manifest['duration_s']} s{retries.summary()}"
         )
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
@@ -140,6 +148,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     password = _password(args, "target-", None)
     identities = identities_from_args(args)
+    reporter = make_reporter(args)
+    retries = StorageRetries(reporter, repo.backend)
     result = restore_backup(
         repo,
         bid,
@@ -155,22 +165,22 @@ def cmd_restore(args: argparse.Namespace) -> int:
         replace=args.replace,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
-        reporter=make_reporter(args),
+        reporter=reporter,
     )
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps({**result, "storage_retries": retries.count}, default=str))
     else:
-        print(_restore_summary(result, verified=not args.no_verify_first))
+        print(_restore_summary(result, not args.no_verify_first, retries.summary()))
     return 0
 
 
-def _restore_summary(result: dict[str, Any], verified: bool) -> str:
+def _restore_summary(result: dict[str, Any], verified: bool, retried: str = "") -> str:
     first = (
         f"authenticated first in {result['authenticate_s']} s, "
         if verified
         else "not authenticated first (--no-verify-first), "
     )
-    line = f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
+    line = f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s{retried}"
     labels = (
         ("created", "created"),
         ("replaced", "replaced (old contents dropped)"),
