@@ -158,11 +158,17 @@ def read_header(src: BinaryIO) -> Header:
         raise TruncatedData("the input ends inside the header")
     (header_len,) = struct.unpack(">I", rest[:4])
     (crc,) = struct.unpack(">I", rest[4:])
-    if crc != zlib.crc32(first + rest[:4]) or not MIN_HEADER_LEN <= header_len <= MAX_HEADER_LEN:
-        raise HeaderCorrupted("the header's length field is damaged")
+    if crc != zlib.crc32(first + rest[:4]):
+        raise HeaderCorrupted("the header's preamble is damaged (its CRC-32 does not match)")
+    if not MIN_HEADER_LEN <= header_len <= MAX_HEADER_LEN:
+        raise HeaderCorrupted(
+            f"the header length {header_len} is outside {MIN_HEADER_LEN}..{MAX_HEADER_LEN}"
+        )
     block = _read_exact(src, header_len)
     if len(block) < header_len:
-        raise TruncatedData("the input ends inside the header")
+        raise TruncatedData(
+            f"the input ends inside the header ({len(block)} of its {header_len} bytes)"
+        )
     raw = first + rest + block
     if hashlib.sha256(raw[:-32]).digest() != raw[-32:]:
         raise HeaderCorrupted("the header is damaged (its checksum does not match)")
