@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import pytest
 from cryptography.cobblestone import Cobblestone256Decryptor
@@ -25,8 +26,9 @@ from dbseal.format.header import (
     Header,
     derive_subkeys,
     payload_context,
+    read_header,
 )
-from dbseal.format.payload import PayloadWriter
+from dbseal.format.payload import PayloadWriter, check_integrity
 from dbseal.format.stanza import Stanza
 from unit.sealkit import CHUNK, open_bytes, random_bytes, seal_bytes, split
 
@@ -165,3 +167,26 @@ def test_authenticated_but_malformed_stream_is_payload_corrupted(codec: str, cas
 @pytest.mark.parametrize("codec", ["zstd", "lz4", "gzip"])
 def test_control_a_single_complete_stream_opens(codec: str) -> None:
     assert _open(_seal_stream(codec, _compress(codec, b"abc" * 1000))) == b"abc" * 1000
+
+
+# --- 4.3, last paragraph: the keyless checker's rule ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "cls"),
+    [
+        (lambda s: s + s[-48:], TrailerMismatch),  # written twice: the last 48 bytes are a trailer
+        (lambda s: s[:-1] + bytes([s[-1] ^ 1]), TrailerMismatch),  # a damaged SHA-256
+        (lambda s: s + b"\x00" * 5, TruncatedData),  # appended: no trailer at the end
+        (lambda s: s[:-48] + bytes([s[-48] ^ 1]) + s[-47:], TruncatedData),  # damaged magic
+        (lambda s: s[:-48], TruncatedData),  # removed
+    ],
+    ids=["twice", "sha", "appended", "magic", "removed"],
+)
+def test_keyless_checker_takes_the_last_48_bytes_as_the_trailer(edit: Any, cls: type) -> None:
+    sealed = seal_bytes(b"keyless\n" * 50, [IDENT.recipient()], "gzip")
+    damaged = edit(sealed)
+    src = io.BytesIO(damaged)
+    header = read_header(src)
+    with pytest.raises(cls):
+        check_integrity(src, header.raw)
