@@ -1,4 +1,4 @@
-"""`dbseal keys rotate/status/retire/passwd/destroy/export/import`, `rewrap`, `reencrypt`, `forget`."""
+"""`dbseal keys rotate/status/retire/passwd/destroy/export/import`, `rewrap`, `reencrypt`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dbseal.crypto.x25519 import X25519Recipient
 from dbseal.errors import DbsealError, UsageError
 from dbseal.fsutil import atomic_write
 from dbseal.ops import keys as kops
-from dbseal.ops.rewrap import Spec, forget_backup, parse_spec, reencrypt_backup, rewrap_backup
+from dbseal.ops.rewrap import Spec, parse_spec, reencrypt_backup, rewrap_backup
 
 
 def _ring_passphrase(args: argparse.Namespace) -> Any:
@@ -159,7 +159,7 @@ def cmd_keys_import(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- rewrap / reencrypt / forget ------------------------------------------------------------
+# --- rewrap / reencrypt ------------------------------------------------------------
 def _recipient(spec: Spec, text: str, args: argparse.Namespace, ring: Keyring | None) -> Recipient:
     if spec.kind == "x25519":
         return X25519Recipient.parse(spec.value)
@@ -234,14 +234,4 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
     for bid in _targets(repo, args):
         new_bid = reencrypt_backup(repo, bid, identities, recipients, codec)
         print(f"{bid}: re-encrypted under a new data key as {new_bid}; the old backup was shredded")
-    return 0
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-    apply_config(args, None)
-    repo = open_repo(args.repo, args)
-    bid = repo.resolve(args.backup, args.source_name)
-    removed = forget_backup(repo, bid, args.shred)
-    how = "shredded (key envelope destroyed first)" if args.shred else "deleted"
-    print(f"backup {bid} {how}: removed {', '.join(removed)}")
     return 0
