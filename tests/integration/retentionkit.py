@@ -62,6 +62,7 @@ def write_backup(
     data_key, file_id = new_file_keys()
     recipients = [X25519Recipient.parse(recipient)]
     payload = f"-- dump of {source} at {started.isoformat()}\n".encode() * 20
+    payload += f"-- Dump completed on {started:%Y-%m-%d %H:%M:%S}\n".encode()
     with repo.backend.writer(data_handle(bid)) as out:
         sealed = seal_stream(
             io.BytesIO(payload),
