@@ -149,6 +149,8 @@ def test_several_ids_at_once_and_source_restriction(user: DbsealUser) -> None:
     assert _ids(user, repo) == set(shop[2:]) | set(crm)
     user.run("forget", "--repo", repo, "--source", "crm", "--keep-last", "1").ok()
     assert _ids(user, repo) == set(shop[2:]) | {crm[-1]}, "only crm was pruned"
+    typo = user.run("forget", "--repo", repo, "--source", "crn", "--keep-last", "1").ok()
+    assert "not touched: source crn: no backups to consider" in typo.stdout
     line = user.run("forget", "--repo", repo, shop[2], "--keep-last", "1").error(2)
     assert "not both" in line
 

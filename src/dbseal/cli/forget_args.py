@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-UNITS = ("hourly", "daily", "weekly", "monthly", "yearly")
+UNITS = {
+    "hourly": "hours",
+    "daily": "days",
+    "weekly": "ISO weeks",
+    "monthly": "months",
+    "yearly": "years",
+}
 
 
 def add_forget_options(p: argparse.ArgumentParser) -> None:
@@ -21,12 +27,12 @@ def add_forget_options(p: argparse.ArgumentParser) -> None:
         "retention policy (per source; without --keep-* options: [retention] in dbseal.toml)"
     )
     g.add_argument("--keep-last", type=int, metavar="N", help="the N newest backups")
-    for unit in UNITS:
+    for unit, noun in UNITS.items():
         g.add_argument(
             f"--keep-{unit}",
             type=int,
             metavar="N",
-            help=f"the newest backup of each of the N newest {unit} units (UTC) that have one",
+            help=f"the newest backup in each of the N newest {noun} (UTC) that have one; -1: all",
         )
     g.add_argument(
         "--keep-within",

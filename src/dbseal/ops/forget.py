@@ -194,6 +194,8 @@ def forget_by_policy(
     with _session(repo, dry_run, lock_timeout_s, reporter, now) as run:
         report, start = run.report, run.start
         groups = _candidates(repo, start, report)
+        for source in sorted((wanted or set()) - set(groups)):
+            report.untouched.append({"source": source, "reason": "no backups to consider"})
         for source, group in groups.items():
             if wanted is not None and source not in wanted:
                 continue
