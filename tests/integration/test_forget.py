@@ -73,6 +73,7 @@ def test_a_policy_keeps_exactly_the_planned_backups_per_source(user: DbsealUser)
 
     dry = user.run(*args, "--dry-run", "--json").ok().json()
     assert _files(repo) == before, "--dry-run deletes nothing"
+    assert len(dry["would_remove"]) == len(shop) + len(crm) - 8
     assert not (repo / "locks" / "prune.lock").exists()
     assert dry["dry_run"] is True and dry["removed"] == []
     want_shop = {
@@ -134,6 +135,9 @@ def test_config_retention_with_a_per_source_override_runs_from_cron(user: Dbseal
     assert _ids(user, repo) == set(shop[-3:]) | {crm[-1]}, "crm's table replaces [retention]"
     config.write_text(f'repository = "{repo}"\n[retention]\nkeep_dayly = 3\n')
     assert "did you mean 'keep_daily'" in user.run("forget", "--prune").error(29)
+    config.write_text(f'repository = "{repo}"\n[retention]\nkeep_within = "7 days"\n')
+    line = user.run("forget", "--prune").error(29)
+    assert "dbseal.toml:3: retention.keep_within" in line, line
 
 
 def test_several_ids_at_once_and_source_restriction(user: DbsealUser) -> None:
@@ -145,6 +149,8 @@ def test_several_ids_at_once_and_source_restriction(user: DbsealUser) -> None:
     crm = [
         write_backup(r, user.recipient, at(f"2026-11-{d:02d}T03:00"), "crm") for d in range(1, 5)
     ]
+    dry = user.run("forget", "--repo", repo, shop[0], shop[1][:20], "--dry-run", "--json").ok()
+    assert dry.json()["would_remove"] == shop[:2] and len(_ids(user, repo)) == 8
     user.run("forget", "--repo", repo, shop[0], shop[1][:20]).ok()
     assert _ids(user, repo) == set(shop[2:]) | set(crm)
     user.run("forget", "--repo", repo, "--source", "crm", "--keep-last", "1").ok()

@@ -62,13 +62,17 @@ class Candidate:
 
     @classmethod
     def from_manifest(cls, m: Mapping[str, Any]) -> Candidate | None:
-        """None for a damaged manifest or one without a usable start time."""
+        """None for a damaged manifest, or one with no usable start time in it or its id."""
         if m.get("status") == "damaged":
             return None
         try:
             started = parse_time(str(m.get("started") or ""))
         except ValueError:
-            return None
+            try:  # no usable start time: the id's (YYYYMMDDTHHMMSSZ-...)
+                started = datetime.datetime.strptime(str(m["id"])[:16], "%Y%m%dT%H%M%SZ")
+            except ValueError:
+                return None
+            started = started.replace(tzinfo=datetime.UTC)
         parent = m.get("parent")
         return cls(str(m["id"]), source_name(m), started, str(m.get("status")), parent or None)
 

@@ -145,8 +145,7 @@ def _print_report(report: ForgetReport, shred: bool) -> None:
     for item in report.failed:
         print(f"FAILED: {item['id']}: {item['error']}", file=sys.stderr)
     if report.dry_run:
-        n = sum(1 for p in report.plans.values() for d in p["decisions"] if not d["keep"])
-        print(f"dry run: {n or len(report.removed)} backup(s) would be removed; nothing deleted")
+        print(f"dry run: {len(report.would_remove)} backup(s) would be removed; nothing deleted")
         return
     how = "shredded (key envelope destroyed first)" if shred else "removed"
     print(f"{len(report.removed)} backup(s) {how}")

@@ -89,6 +89,7 @@ class ForgetReport:
     dry_run: bool
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # source -> policy, decisions
     removed: list[str] = field(default_factory=list)
+    would_remove: list[str] = field(default_factory=list)  # dry run
     locked: list[dict[str, str]] = field(default_factory=list)  # id, until
     failed: list[dict[str, str]] = field(default_factory=list)  # id, error
     untouched: list[dict[str, str]] = field(default_factory=list)  # id or source, reason
@@ -120,6 +121,7 @@ class _Run:
 
     def delete(self, bid: str, shred: bool = False) -> None:
         if self.report.dry_run:
+            self.report.would_remove.append(bid)
             return
         until = locked_until(self.repo, bid, self.now)
         if until is not None:
@@ -174,8 +176,6 @@ def forget_ids(
         ids = list(dict.fromkeys(repo.resolve(ref, source) for ref in refs))
         for bid in ids:
             run.delete(bid, shred)
-        if dry_run:
-            run.report.removed = ids
         return run.report
 
 

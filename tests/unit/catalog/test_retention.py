@@ -198,6 +198,7 @@ def test_an_empty_policy_is_empty() -> None:
     [
         ({"id": "x", "status": "damaged", "error": "bad"}, False),
         ({"id": "x", "status": "ok", "started": "not a time"}, False),
+        ({"id": "20251231T230000Z-00000001", "status": "ok"}, True),
         ({"id": "x", "status": "ok", "started": "2026-01-01T00:00:00+01:00", "name": "a"}, True),
     ],
 )
