@@ -42,6 +42,16 @@ def _two_years(repo_path: Path, user: DbsealUser) -> dict[str, list[str]]:
     return {"shop": shop, "crm": crm}
 
 
+def _november(user: DbsealUser, repo: Path, source: str, days: int) -> list[str]:
+    """One backup a day from 2026-11-01 (shop at 02:00, others at 03:00)."""
+    hour = "02" if source == "shop" else "03"
+    r = open_repo(repo)
+    return [
+        write_backup(r, user.recipient, at(f"2026-11-{d:02d}T{hour}:00"), source)
+        for d in range(1, days + 1)
+    ]
+
+
 def _ids(user: DbsealUser, repo: Path) -> set[str]:
     return {b["id"] for b in user.listing(repo)["backups"]}
 
@@ -117,13 +127,7 @@ def test_an_empty_policy_is_refused(user: DbsealUser) -> None:
 
 def test_config_retention_with_a_per_source_override_runs_from_cron(user: DbsealUser) -> None:
     repo = user.init("repo")
-    r = open_repo(repo)
-    shop = [
-        write_backup(r, user.recipient, at(f"2026-11-{d:02d}T02:00"), "shop") for d in range(1, 11)
-    ]
-    crm = [
-        write_backup(r, user.recipient, at(f"2026-11-{d:02d}T03:00"), "crm") for d in range(1, 11)
-    ]
+    shop, crm = _november(user, repo, "shop", 10), _november(user, repo, "crm", 10)
     config = user.home / "dbseal.toml"
     config.write_text(
         f'repository = "{repo}"\n[retention]\nkeep_daily = 3\n'
@@ -142,13 +146,7 @@ def test_config_retention_with_a_per_source_override_runs_from_cron(user: Dbseal
 
 def test_several_ids_at_once_and_source_restriction(user: DbsealUser) -> None:
     repo = user.init("repo")
-    r = open_repo(repo)
-    shop = [
-        write_backup(r, user.recipient, at(f"2026-11-{d:02d}T02:00"), "shop") for d in range(1, 5)
-    ]
-    crm = [
-        write_backup(r, user.recipient, at(f"2026-11-{d:02d}T03:00"), "crm") for d in range(1, 5)
-    ]
+    shop, crm = _november(user, repo, "shop", 4), _november(user, repo, "crm", 4)
     dry = user.run("forget", "--repo", repo, shop[0], shop[1][:20], "--dry-run", "--json").ok()
     assert dry.json()["would_remove"] == shop[:2] and len(_ids(user, repo)) == 8
     user.run("forget", "--repo", repo, shop[0], shop[1][:20]).ok()
