@@ -43,6 +43,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- RepositoryNeedsAttention (35)
     +-- PolicyViolation (16)
     +-- LockHeld (19)
+    +-- LockLost (46)
+    +-- PrunePartial (44)
     +-- IntegrityFailure (30)
     +-- DataMismatch (31)
     +-- CheckNotRun (32)
@@ -340,7 +342,33 @@ class KeyDestroyed(NoMatchingKey):
 class LockHeld(DbsealError):
     exit_code = 19
     summary = "the repository is locked by another pruning process"
-    hint = "wait for it to finish; a lock whose holder died expires by itself"
+    hint = (
+        "wait for it to finish; the lock of a holder that died is taken over by the next "
+        "prune (at once on the same host, after the lock timeout elsewhere; docs/operations.md)"
+    )
+
+
+class LockLost(DbsealError):
+    exit_code = 46
+    summary = "prune stopped: its repository lock was broken or could not be refreshed"
+    hint = (
+        "another prune may be running; check `dbseal repo check`, then run forget again "
+        "(what was already deleted stays deleted, nothing else was touched)"
+    )
+
+
+class PrunePartial(DbsealError):
+    """`dbseal forget` removed what it could; some backups it would remove are still there."""
+
+    exit_code = 44
+    summary = (
+        "forget/prune: some backups the policy drops could not be deleted (S3 Object Lock "
+        "retention, or the store refused); the report lists them"
+    )
+    hint = (
+        "backups under Object Lock are deleted by a later run once their retention date "
+        "passes; for a refused delete, check the store's permissions and run forget again"
+    )
 
 
 class SandboxError(DbsealError):

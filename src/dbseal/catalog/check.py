@@ -2,8 +2,10 @@
 
 A backup is visible only once its manifest exists, so an interrupted backup
 leaves objects that no listing shows: temporary files or unfinished multipart
-uploads (the backend's ``leftovers``), and *orphans*: a data object, log or
-key envelope with no manifest. Orphans younger than ``min_age`` may belong to
+uploads (the backend's ``leftovers``), and *orphans*: a data object, log, key
+envelope or verification record with no manifest. A prune deletes a backup's
+manifest first, so an interrupted prune leaves orphans too, and ``clean``
+finishes it. Orphans younger than ``min_age`` may belong to
 a backup that is still running on another host and are never removed: each is
 reported under ``kept`` with the reason and the time it becomes removable.
 
@@ -29,6 +31,18 @@ from dbseal.storage import Handle
 
 _SUFFIX = {"data": ".dbseal", "log": ".dbseal", "envelope": ".env"}
 _HANDLES = {"data": data_handle, "log": log_handle, "envelope": envelope_handle}
+ORPHAN_KINDS = (*_SUFFIX, "verification")  # verifications/<ID>/<TS>.json
+
+
+def _handle(kind: str, name: str) -> Handle:
+    """The handle of a listed object name of ``kind``."""
+    if kind in ("verification", INFLIGHT):
+        return Handle(kind, name)
+    return _HANDLES[kind](name.removesuffix(_SUFFIX[kind]))
+
+
+def _backup_id(kind: str, name: str) -> str:
+    return name.split("/", 1)[0] if kind == "verification" else name.removesuffix(_SUFFIX[kind])
 
 
 @dataclass
@@ -99,12 +113,11 @@ def check_repository(
     ids = set(repo.backup_ids())
     now = time.time()
     why = f"younger than {age_text(min_age_s)}: may be a backup in progress"
-    for kind, suffix in _SUFFIX.items():
+    for kind in ORPHAN_KINDS:
         for name in repo.backend.list(kind):
-            bid = name.removesuffix(suffix)
-            if bid in ids:
+            if _backup_id(kind, name) in ids:
                 continue
-            info = repo.backend.stat(_HANDLES[kind](bid))
+            info = repo.backend.stat(_handle(kind, name))
             if info is not None and now - info.mtime < min_age_s:
                 report.young_orphans.append(f"{kind}/{name}")
                 report.kept.append(
@@ -130,10 +143,7 @@ def _clean(repo: Repository, report: CheckReport, min_age_s: float, now: float) 
     report.cleaned = repo.backend.clean_leftovers(min_age_s)
     for entry in report.orphans:
         kind, name = entry.split("/", 1)
-        if kind == INFLIGHT:
-            repo.backend.remove(Handle(INFLIGHT, name))
-        else:
-            repo.backend.remove(_HANDLES[kind](name.removesuffix(_SUFFIX[kind])))
+        repo.backend.remove(_handle(kind, name))
         report.cleaned += 1
     # a leftover that survived cleaning is younger than min_age; its exact age is the
     # backend's, so the time given is the latest it can become removable

@@ -1,4 +1,4 @@
-"""`dbseal keys rotate/status/retire/passwd/destroy/export/import`, `rewrap`, `reencrypt`, `forget`."""
+"""`dbseal keys rotate/status/retire/passwd/destroy/export/import`, `rewrap`, `reencrypt`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from dbseal.crypto.x25519 import X25519Recipient
 from dbseal.errors import DbsealError, UsageError
 from dbseal.fsutil import atomic_write
 from dbseal.ops import keys as kops
-from dbseal.ops.rewrap import Spec, forget_backup, parse_spec, reencrypt_backup, rewrap_backup
+from dbseal.ops.rewrap import Spec, parse_spec, reencrypt_backup, rewrap_backup
 
 
 def _ring_passphrase(args: argparse.Namespace) -> Any:
@@ -180,7 +180,7 @@ def cmd_keys_import(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- rewrap / reencrypt / forget ------------------------------------------------------------
+# --- rewrap / reencrypt ------------------------------------------------------------
 def _recipient(spec: Spec, text: str, args: argparse.Namespace, ring: Keyring | None) -> Recipient:
     if spec.kind == "x25519":
         return X25519Recipient.parse(spec.value)
@@ -268,18 +268,4 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
             )
     if args.json:
         print(json.dumps({"backups": done}))
-    return 0
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-    apply_config(args, None)
-    repo = open_repo(args.repo, args)
-    bid = repo.resolve(args.backup, args.source_name)
-    removed = forget_backup(repo, bid, args.shred)
-    how = "shredded (key envelope destroyed first)" if args.shred else "deleted"
-    emit(
-        args,
-        {"id": bid, "shredded": bool(args.shred), "removed": list(removed)},
-        f"backup {bid} {how}: removed {', '.join(removed)}",
-    )
     return 0

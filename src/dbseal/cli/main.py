@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
@@ -238,14 +239,13 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
     _identity_options(p)
     p.set_defaults(func=_lazy(k, "cmd_reencrypt"))
 
-    p = sub.add_parser("forget", help="delete a backup; --shred destroys its key envelope first")
-    _repo_opts(p)
-    p.add_argument("backup", metavar="ID|NAME:latest")
-    _source_opt(p)
-    p.add_argument(
-        "--shred", action="store_true", help="crypto-shred: the key envelope is destroyed first"
+    p = sub.add_parser(
+        "forget", help="delete backups by id or by a retention policy (--keep-*, [retention])"
     )
-    p.set_defaults(func=_lazy(k, "cmd_forget"))
+    _repo_opts(p)
+    _source_opt(p)
+    add_forget_options(p)
+    p.set_defaults(func=_lazy("forget_commands", "cmd_forget"))
 
 
 def _tls_client_opts(p: argparse.ArgumentParser) -> None:

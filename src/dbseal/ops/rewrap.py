@@ -8,8 +8,7 @@
 * :func:`reencrypt_backup` is for what rewrap cannot fix (an exposed data key,
   a removed recipient who kept an old envelope): a new data key, a full
   streaming re-seal into a *new* backup, then the old one is shredded.
-* :func:`forget_backup` deletes a backup; with ``shred`` the key envelope goes
-  first, so the data is unreadable even if deleting it fails.
+* deleting a backup (``forget``, and ``--shred``) is :mod:`dbseal.ops.forget`.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from dbseal.errors import CorruptedData, DbsealError, PolicyViolation, UsageErro
 from dbseal.format.envelope import Envelope, parse_envelope
 from dbseal.format.header import derive_subkeys
 from dbseal.format.stanza import Stanza
+from dbseal.ops.forget import forget_backup
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import (
     new_file_keys,
@@ -45,7 +45,6 @@ from dbseal.ops.seal import (
     seal_stream,
     unwrap_envelope,
 )
-from dbseal.storage import Handle
 
 
 @dataclass(frozen=True)
@@ -137,28 +136,6 @@ def rewrap_backup(
     new = Envelope(old.file_id, old.header_hash, stanzas).encode(mac_key)
     repo.backend.put(envelope_handle(bid), new, overwrite=True)
     return "rewrapped"
-
-
-def forget_backup(repo: Repository, bid: str, shred: bool) -> list[str]:
-    """Delete a backup's objects; with ``shred`` the key envelope goes first. Returns what was removed."""
-    order = (
-        ["envelope", "manifest", "data", "log"]
-        if shred
-        else ["manifest", "data", "log", "envelope"]
-    )
-    handles = {
-        "envelope": envelope_handle(bid),
-        "manifest": manifest_handle(bid),
-        "data": data_handle(bid),
-        "log": log_handle(bid),
-    }
-    removed = []
-    for kind in order:
-        repo.backend.remove(handles[kind])
-        removed.append(kind)
-    for name in repo.backend.list("verification", prefix=f"{bid}/"):
-        repo.backend.remove(Handle("verification", name))
-    return removed
 
 
 def reencrypt_backup(

@@ -56,6 +56,7 @@ class ObjectInfo:
     handle: Handle
     size: int
     mtime: float
+    retain_until: float | None = None  # S3 Object Lock retention date (epoch), if any
 
 
 class Backend(Protocol):

@@ -241,7 +241,13 @@ class S3Backend:
             if isinstance(err, ObjectNotFound):
                 return None
             raise err from None
-        return ObjectInfo(handle, int(r["ContentLength"]), r["LastModified"].timestamp())
+        until = r.get("ObjectLockRetainUntilDate")
+        return ObjectInfo(
+            handle,
+            int(r["ContentLength"]),
+            r["LastModified"].timestamp(),
+            until.timestamp() if until is not None else None,
+        )
 
     def list(self, kind: str, prefix: str = "") -> builtins.list[str]:
         directory = KIND_DIRS[kind]
