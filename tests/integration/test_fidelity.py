@@ -1,0 +1,106 @@
+"""Restore fidelity: every object of an awkward schema comes back exactly.
+
+The schema (:mod:`awkward_schema`) is backed up with `dbseal backup` from the session
+`mariadb` server and restored with `dbseal restore` into the fresh `mariadb_restore`
+server under the same name; then the two are compared object by object, with exact
+values (FLOAT bits, history rows, sequence and AUTO_INCREMENT counters, definers...).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from awkward_schema import accounts, create_awkward, describe, differences, drop_awkward
+
+from conftest import DbsealUser, run_sql
+from dbseal.sandbox import MariaDBSandbox
+
+pytestmark = pytest.mark.mariadb
+
+
+@dataclass(frozen=True)
+class Awkward:
+    db: str
+    owner: str
+
+
+@pytest.fixture(scope="module")
+def awkward(mariadb: MariaDBSandbox, mariadb_restore: MariaDBSandbox) -> Iterator[Awkward]:
+    tag = uuid.uuid4().hex[:8]
+    schema = Awkward(f"dbseal_awk_{tag}", f"awk_{tag}")
+    create_awkward(mariadb, schema.db, schema.owner)
+    try:
+        yield schema
+    finally:
+        for server in (mariadb, mariadb_restore):
+            drop_awkward(server, schema.db, schema.owner)
+
+
+def _assert_same(source: MariaDBSandbox, restored: MariaDBSandbox, db: str) -> None:
+    diffs = differences(describe(source, db), describe(restored, db))
+    assert not diffs, "\n".join(diffs)
+
+
+def _fresh(server: MariaDBSandbox, schema: Awkward) -> None:
+    drop_awkward(server, schema.db, schema.owner)
+
+
+def test_every_object_comes_back_exactly(
+    user: DbsealUser, mariadb: MariaDBSandbox, mariadb_restore: MariaDBSandbox, awkward: Awkward
+) -> None:
+    _fresh(mariadb_restore, awkward)
+    repo = user.init()
+    bid = user.good_backup(repo, mariadb, awkward.db)
+    user.restore(repo, bid, mariadb_restore).ok()
+    _assert_same(mariadb, mariadb_restore, awkward.db)
+
+
+@pytest.mark.parametrize("jobs", ["1", "4"])
+def test_history_rows_come_back_with_any_jobs(
+    user: DbsealUser,
+    mariadb: MariaDBSandbox,
+    mariadb_restore: MariaDBSandbox,
+    awkward: Awkward,
+    jobs: str,
+) -> None:
+    _fresh(mariadb_restore, awkward)
+    repo = user.init()
+    bid = user.good_backup(repo, mariadb, awkward.db)
+    user.restore(repo, bid, mariadb_restore, "--jobs", jobs).ok()
+    want, got = describe(mariadb, awkward.db), describe(mariadb_restore, awkward.db)
+    assert got["table history"]["rows_all_time"] == 5
+    assert got["table history"] == want["table history"]
+
+
+def test_whole_server_backup_keeps_accounts_restored_only_when_asked(
+    user: DbsealUser, mariadb: MariaDBSandbox, mariadb_restore: MariaDBSandbox, awkward: Awkward
+) -> None:
+    _fresh(mariadb_restore, awkward)
+    repo = user.init()
+    bid = user.good_backup(repo, mariadb)  # no database in the URL: the whole server
+    manifest = user.show(repo, bid)["manifest"]
+    assert manifest["contents"]["accounts"] is True
+
+    user.restore(repo, bid, mariadb_restore, "--database", awkward.db).ok()
+    assert accounts(mariadb_restore, awkward.owner) == {}  # never applied unasked
+
+    run_sql(mariadb_restore, f"DROP DATABASE `{awkward.db}`")
+    res = user.restore(repo, bid, mariadb_restore, "--database", awkward.db, "--accounts").ok()
+    assert f"'{awkward.owner}'@'%'" in res.stdout
+    assert accounts(mariadb_restore, awkward.owner) == accounts(mariadb, awkward.owner)
+    assert accounts(mariadb, awkward.owner)  # the comparison compared something
+    _assert_same(mariadb, mariadb_restore, awkward.db)
+
+
+def test_database_backup_has_no_accounts_unless_asked(
+    user: DbsealUser, mariadb: MariaDBSandbox, awkward: Awkward
+) -> None:
+    repo = user.init()
+    plain = user.good_backup(repo, mariadb, awkward.db)
+    assert user.show(repo, plain)["manifest"]["contents"]["accounts"] is False
+    user.backup(repo, mariadb, awkward.db, extra=["--accounts"]).ok()
+    (asked,) = [b["id"] for b in user.listing(repo)["backups"] if b["id"] != plain]
+    assert user.show(repo, asked)["manifest"]["contents"]["accounts"] is True
