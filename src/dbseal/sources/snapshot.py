@@ -12,7 +12,11 @@ data. So, on the statistics connection:
 4. as soon as its output shows ``-- Current Database:`` (which it writes only after its
    ``START TRANSACTION``), ``UNLOCK TABLES``: writers continue, both snapshots stay;
 5. a thread computes :func:`table_stats` and :func:`schema_objects` in the held
-   snapshot while the dump streams.
+   snapshot while the dump streams, plans the exact FLOAT values
+   (:mod:`dbseal.sources.exactfloat`) and reads the accounts
+   (:mod:`dbseal.sources.accounts`) when asked;
+6. once the dump's output has ended, :meth:`StatsSnapshot.sections` reads the exact
+   FLOAT values in the same snapshot, for the sections dbseal appends to the dump.
 
 The kind is ``shared`` when all of that happened. Without RELOAD, when the lock cannot
 be had in time, or when the dump shows no sign of starting within ``start_timeout``,
@@ -26,11 +30,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Literal
 
 import pymysql
 
+from dbseal.sources.accounts import Account, account_section, read_accounts
 from dbseal.sources.connect import Conn
+from dbseal.sources.exactfloat import FloatPlan, fixup_sql, float_plan
 from dbseal.sources.stats import (
     SchemaObjects,
     TableStat,
@@ -45,10 +52,22 @@ SnapshotKind = Literal["shared", "separate"]
 class StatsSnapshot:
     """Owns the statistics connection: lock, snapshot, release, and the stats thread."""
 
-    def __init__(self, conn: Conn, databases: list[str], checksum_max_bytes: int) -> None:
+    def __init__(
+        self,
+        conn: Conn,
+        databases: list[str],
+        checksum_max_bytes: int,
+        exact_floats: bool = True,
+        accounts: bool = False,
+    ) -> None:
         self._conn = conn
         self._databases = databases
         self._checksum_max_bytes = checksum_max_bytes
+        self._exact_floats = exact_floats
+        self._want_accounts = accounts
+        self.float_plan = FloatPlan()
+        self.accounts: list[Account] | None = None  # None: not read (not asked, or failed)
+        self.accounts_error: str | None = None
         self._locked = False
         self.kind: SnapshotKind = "separate"
         self.lock_note: str | None = None
@@ -94,10 +113,24 @@ class StatsSnapshot:
         try:
             self.tables = table_stats(self._conn, self._databases, self._checksum_max_bytes)
             self.objects = schema_objects(self._conn, self._databases)
-            with self._conn.cursor() as cur:
-                cur.execute("COMMIT")
+            if self._exact_floats:
+                self.float_plan = float_plan(self._conn, self._databases)
         except Exception as exc:  # reported in the dump result, never lost
             self.error = f"{type(exc).__name__}: {exc}"
+            return
+        if self._want_accounts:
+            try:
+                self.accounts = read_accounts(self._conn)
+            except pymysql.err.MySQLError as exc:
+                self.accounts_error = str(exc.args[-1]) if exc.args else str(exc)
+
+    def sections(self) -> Iterator[bytes]:
+        """dbseal's own sections after the dump (after :meth:`wait`): nothing if none apply."""
+        if self.error is not None:
+            return
+        if self.accounts:
+            yield account_section(self.accounts)
+        yield from fixup_sql(self._conn, self.float_plan)
 
     def wait(self) -> None:
         if self._thread is not None:
