@@ -109,6 +109,10 @@ def schema_sql(db: str, owner: str) -> list[str]:
         f"UPDATE {q}.history SET v = v + 10",
         f"UPDATE {q}.history SET v = v + 10 WHERE id = 1",
         f"DELETE FROM {q}.history WHERE id = 2",  # 5 rows FOR SYSTEM_TIME ALL, 1 current
+        # more than one INSERT statement (> 1 MB): a parallel restore deals them to its lanes
+        f"CREATE TABLE {q}.history_big (id INT PRIMARY KEY, pad CHAR(100)) WITH SYSTEM VERSIONING",
+        f"INSERT INTO {q}.history_big SELECT seq, MD5(seq) FROM {q}.seq_1_to_12000",
+        f"UPDATE {q}.history_big SET pad = REVERSE(pad)",
         f"CREATE SEQUENCE {q}.seq START WITH 100 INCREMENT BY 5 CACHE 0",
         f"SELECT NEXT VALUE FOR {q}.seq",
         f"SELECT NEXT VALUE FOR {q}.seq",

@@ -73,6 +73,8 @@ def test_history_rows_come_back_with_any_jobs(
     want, got = describe(mariadb, awkward.db), describe(mariadb_restore, awkward.db)
     assert got["table history"]["rows_all_time"] == 5
     assert got["table history"] == want["table history"]
+    assert got["table history_big"]["rows_all_time"] == 24000
+    assert got["table history_big"] == want["table history_big"]
 
 
 def test_whole_server_backup_keeps_accounts_restored_only_when_asked(
