@@ -85,6 +85,8 @@ def test_whole_server_backup_keeps_accounts_restored_only_when_asked(
     bid = user.good_backup(repo, mariadb)  # no database in the URL: the whole server
     manifest = user.show(repo, bid)["manifest"]
     assert manifest["contents"]["accounts"] is True
+    shown = user.run("show", "--repo", repo, bid).ok().stdout
+    assert "accounts (users, roles, grants): yes" in shown
 
     user.restore(repo, bid, mariadb_restore, "--database", awkward.db).ok()
     assert accounts(mariadb_restore, awkward.owner) == {}  # never applied unasked

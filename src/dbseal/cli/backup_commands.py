@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 
@@ -21,6 +22,12 @@ from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
 from dbseal.errors import KeyringError, UsageError
 from dbseal.monitoring.sizes import human_size
+from dbseal.ops.accounts import (
+    accounts_lines,
+    accounts_tap,
+    raise_if_accounts_failed,
+    restore_accounts,
+)
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import restore_backup
 
@@ -78,6 +85,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
         checksum_max_bytes=repo.config.policy.checksum_max_bytes,
         table_checksum=repo.config.policy.table_checksum,  # type: ignore[arg-type]
+        accounts=_accounts_choice(args.accounts),
     )
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
@@ -101,6 +109,15 @@ def cmd_backup(args: argparse.Namespace) -> int:
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
     return 0
+
+
+def _accounts_choice(value: object) -> bool | None:
+    """--accounts / --no-accounts, or ``accounts = true|false`` from dbseal.toml; None: default."""
+    if value in ("yes", True):
+        return True
+    if value in ("no", False):
+        return False
+    return None
 
 
 def _rename_map(items: list[str] | None) -> dict[str, str]:
@@ -140,16 +157,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
     password = _password(args, "target-", None)
     identities = identities_from_args(args)
     byte_filter = RenameFilter(rename or None, only) if (rename or only) else None
+    tap = accounts_tap(repo.manifest(bid), bid, byte_filter) if args.accounts else None
     result = restore_backup(
         repo,
         bid,
         identities,
         lambda: client_sink(target, password, args.jobs),
-        byte_filter,
+        tap or byte_filter,
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
         reporter=make_reporter(args),
     )
+    applied = restore_accounts(target, password, tap.accounts) if tap is not None else None
+    if applied is not None:
+        result["accounts"] = dataclasses.asdict(applied)
     if args.json:
         print(json.dumps(result, default=str))
     else:
@@ -161,6 +182,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(
             f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
         )
+        for line in accounts_lines(applied) if applied is not None else []:
+            print(f"  {line}")
+    if applied is not None:
+        raise_if_accounts_failed(bid, applied)
     return 0
 
 

@@ -54,6 +54,7 @@ SOURCE_KEYS = {
     "allow_insecure_remote": "allow_insecure_remote",
     "compress": "compress",
     "recipients": "recipient",
+    "accounts": "accounts",
 }
 
 

@@ -43,6 +43,9 @@ class SourceConfig(BaseModel):
     recipients: str | list[str] | None = Field(
         None, description="a recipient or a list of recipients (strings)"
     )
+    accounts: bool | None = Field(
+        None, description="true or false (back up users, roles and grants)"
+    )
 
     @field_validator("compress")
     @classmethod
