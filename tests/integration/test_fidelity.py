@@ -108,3 +108,39 @@ def test_database_backup_has_no_accounts_unless_asked(
     user.backup(repo, mariadb, awkward.db, extra=["--accounts"]).ok()
     (asked,) = [b["id"] for b in user.listing(repo)["backups"] if b["id"] != plain]
     assert user.show(repo, asked)["manifest"]["contents"]["accounts"] is True
+
+
+def test_excluded_tables_and_databases_are_left_out_and_recorded(
+    user: DbsealUser,
+    mariadb: MariaDBSandbox,
+    mariadb_restore: MariaDBSandbox,
+    awkward: Awkward,
+    scratch_dbs: list[str],
+) -> None:
+    _fresh(mariadb_restore, awkward)
+    db = awkward.db
+    repo = user.init()
+    excludes = ["--exclude-table", f"{db}.history*", "--exclude-table", f"{db}.v_inv"]
+    user.backup(repo, mariadb, db, extra=excludes).ok()
+    (bid,) = [b["id"] for b in user.listing(repo)["backups"]]
+    contents = user.show(repo, bid)["manifest"]["contents"]
+    assert contents["excluded_tables"] == [f"{db}.history", f"{db}.history_big", f"{db}.v_inv"]
+    assert f"excluded tables: {db}.history" in user.run("show", "--repo", repo, bid).ok().stdout
+    user.restore(repo, bid, mariadb_restore).ok()
+    want = describe(mariadb, db)
+    got = describe(mariadb_restore, db)
+    assert {"table history", "table history_big", "view v_inv"} <= want.keys()
+    for key in ("table history", "table history_big", "view v_inv"):
+        del want[key]
+    assert differences(want, got) == []
+
+    line = user.backup(repo, mariadb, db, extra=["--exclude-table", f"{db}.nothing_*"]).error(2)
+    assert "match nothing" in line
+
+    other = f"dbseal_keep_{uuid.uuid4().hex[:8]}"
+    scratch_dbs.append(other)
+    run_sql(mariadb, f"CREATE DATABASE `{other}`", f"CREATE TABLE `{other}`.t (i INT)")
+    res = user.backup(repo, mariadb, extra=["--exclude-database", "dbseal_awk_*", "--json"]).ok()
+    manifest = user.show(repo, res.json()["id"])["manifest"]
+    assert db in manifest["contents"]["excluded_databases"]
+    assert other in manifest["databases"] and db not in manifest["databases"]

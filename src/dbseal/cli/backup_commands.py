@@ -86,6 +86,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         checksum_max_bytes=repo.config.policy.checksum_max_bytes,
         table_checksum=repo.config.policy.table_checksum,  # type: ignore[arg-type]
         accounts=_accounts_choice(args.accounts),
+        exclude_databases=tuple(args.exclude_database or ()),
+        exclude_tables=tuple(args.exclude_table or ()),
     )
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")

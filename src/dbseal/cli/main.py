@@ -341,6 +341,19 @@ def _repo_commands(sub: Any) -> None:
         help="do not back up accounts, even for a whole server",
     )
     p.add_argument(
+        "--exclude-database",
+        action="append",
+        metavar="PATTERN",
+        help="leave out the databases matching PATTERN (* and ? match); repeatable",
+    )
+    p.add_argument(
+        "--exclude-table",
+        action="append",
+        metavar="DB.TABLE",
+        help="leave out the tables, views and sequences matching DB.TABLE (* and ? match "
+        "in each part); repeatable",
+    )
+    p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )
     p.set_defaults(func=_lazy("backup_commands", "cmd_backup"))

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -28,6 +28,7 @@ from dbseal.pipeline import ThreadedWriter
 from dbseal.sources import tabledigest
 from dbseal.sources.connect import TLSInfo
 from dbseal.sources.defaults_file import ClientOptionsFile
+from dbseal.sources.exclude import Exclusions
 from dbseal.sources.messages import MessageSummary, StderrCollector
 from dbseal.sources.snapshot import SnapshotKind, StatsSnapshot
 from dbseal.sources.stats import SchemaObjects, TableStat
@@ -60,6 +61,8 @@ class DumpPolicy:
     ``accounts``: add the users, roles and grants (:mod:`dbseal.sources.accounts`);
     None: only when the whole server is dumped (the source names no database).
     ``exact_floats``: add the exact FLOAT values (:mod:`dbseal.sources.exactfloat`).
+    ``exclude_databases``, ``exclude_tables``: patterns of what to leave out
+    (:mod:`dbseal.sources.exclude`).
     """
 
     client_older: Literal["warn", "refuse"] = "warn"
@@ -71,6 +74,8 @@ class DumpPolicy:
     start_timeout: float = 30.0
     accounts: bool | None = None
     exact_floats: bool = True
+    exclude_databases: tuple[str, ...] = ()
+    exclude_tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Preflight:
     tls: TLSInfo | None
     databases: tuple[str, ...]
     warnings: tuple[str, ...]
+    exclusions: Exclusions = field(default_factory=Exclusions)
 
 
 @dataclass(frozen=True)

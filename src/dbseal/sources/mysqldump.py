@@ -58,6 +58,7 @@ from dbseal.sources.connect import (
 )
 from dbseal.sources.defaults_file import ClientOptionsFile, client_enforces_tls
 from dbseal.sources.dumprun import DumpPolicy, DumpResult, DumpRun, Preflight, spawn_dump
+from dbseal.sources.exclude import resolve as resolve_exclusions
 from dbseal.sources.mysql_url import MySQLTarget
 from dbseal.sources.privileges import missing_privilege_warnings
 from dbseal.sources.snapshot import StatsSnapshot
@@ -172,8 +173,11 @@ class MysqldumpSource:
                 f"{tool.name} cannot be made to refuse plaintext in ssl mode "
                 f"{self.target.ssl_mode!r}; TLS was checked on dbseal's own connection only"
             )
+        databases, exclusions = resolve_exclusions(
+            conn, databases, self.policy.exclude_databases, self.policy.exclude_tables
+        )
         warnings += missing_privilege_warnings(conn, databases)
-        return Preflight(tool, version, session_tls(conn), databases, tuple(warnings))
+        return Preflight(tool, version, session_tls(conn), databases, tuple(warnings), exclusions)
 
     def start(self) -> DumpRun:
         """Check everything, then start the dump; raises (and cleans up) before dumping."""
@@ -187,6 +191,7 @@ class MysqldumpSource:
             args = [
                 *DUMP_OPTIONS,
                 *(HISTORY_OPTIONS if history else ()),
+                *pre.exclusions.dump_options(),
                 *_flavor_options(pre, version_is_mariadb="MariaDB" in pre.server_version),
             ]
             server_checksums = self.policy.table_checksum == "server"
@@ -196,6 +201,7 @@ class MysqldumpSource:
                 self.policy.checksum_max_bytes if server_checksums else 0,
                 exact_floats=self.policy.exact_floats,
                 accounts=self.wants_accounts(),
+                skip=pre.exclusions.tables,
             )
             # From here until wait_for_start() releases it, no commit can happen server-wide.
             snapshot.begin(self.policy.shared_snapshot, self.policy.lock_wait_timeout)
@@ -208,7 +214,11 @@ class MysqldumpSource:
             else:
                 conn.close()
             raise
-        contents = {"history": history, "whole_server": not self.target.databases}
+        contents = {
+            "history": history,
+            "whole_server": not self.target.databases,
+            **pre.exclusions.manifest(),
+        }
         run = DumpRun(proc, options, snapshot, pre, self.policy, self._password, contents)
         run.wait_for_start(self.policy.start_timeout)
         return run

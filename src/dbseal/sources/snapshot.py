@@ -59,7 +59,9 @@ class StatsSnapshot:
         checksum_max_bytes: int,
         exact_floats: bool = True,
         accounts: bool = False,
+        skip: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
+        self._skip = skip
         self._conn = conn
         self._databases = databases
         self._checksum_max_bytes = checksum_max_bytes
@@ -111,10 +113,12 @@ class StatsSnapshot:
 
     def _run(self) -> None:
         try:
-            self.tables = table_stats(self._conn, self._databases, self._checksum_max_bytes)
-            self.objects = schema_objects(self._conn, self._databases)
+            self.tables = table_stats(
+                self._conn, self._databases, self._checksum_max_bytes, skip=self._skip
+            )
+            self.objects = schema_objects(self._conn, self._databases, skip=self._skip)
             if self._exact_floats:
-                self.float_plan = float_plan(self._conn, self._databases)
+                self.float_plan = float_plan(self._conn, self._databases, self._skip)
         except Exception as exc:  # reported in the dump result, never lost
             self.error = f"{type(exc).__name__}: {exc}"
             return

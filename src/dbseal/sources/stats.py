@@ -31,7 +31,7 @@ report under the dump's names, so a restored copy compares directly with
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -119,12 +119,15 @@ def table_stats(
     databases: Iterable[str],
     checksum_max_bytes: int,
     rename: Mapping[str, str] | None = None,
+    skip: Set[tuple[str, str]] = frozenset(),
 ) -> list[TableStat]:
-    """Rows and checksums of every base table of ``databases``, read in ``conn``'s snapshot."""
+    """Rows and checksums of every base table of ``databases`` (but ``skip``), read in ``conn``'s snapshot."""
     out: list[TableStat] = []
     for db in databases:
         real = (rename or {}).get(db, db)
         for table, size in _tables(conn, real):
+            if (db, table) in skip:
+                continue
             columns = _data_columns(conn, real, table)
             checksum = checksum_max_bytes > 0 and size <= checksum_max_bytes
             with conn.cursor() as cur:
@@ -140,7 +143,10 @@ def table_stats(
 
 
 def schema_objects(
-    conn: Conn, databases: Iterable[str], rename: Mapping[str, str] | None = None
+    conn: Conn,
+    databases: Iterable[str],
+    rename: Mapping[str, str] | None = None,
+    skip: Set[tuple[str, str]] = frozenset(),
 ) -> list[SchemaObjects]:
     """Views, procedures, functions, triggers, events and sequences of each database."""
     queries = {
@@ -163,7 +169,8 @@ def schema_objects(
         with conn.cursor() as cur:
             for kind, sql in queries.items():
                 cur.execute(sql, (real,))
-                found[kind] = tuple(sorted(str(r[0]) for r in cur.fetchall()))
+                names = (str(r[0]) for r in cur.fetchall())
+                found[kind] = tuple(sorted(n for n in names if (db, n) not in skip))
         out.append(SchemaObjects(database=db, **found))
     return out
 
