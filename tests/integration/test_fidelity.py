@@ -11,9 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from awkward_schema import accounts, create_awkward, describe, differences, drop_awkward
+from test_verify import reseal
 
 from conftest import DbsealUser, run_sql
 from dbseal.sandbox import MariaDBSandbox
@@ -144,3 +146,25 @@ def test_excluded_tables_and_databases_are_left_out_and_recorded(
     manifest = user.show(repo, res.json()["id"])["manifest"]
     assert db in manifest["contents"]["excluded_databases"]
     assert other in manifest["databases"] and db not in manifest["databases"]
+
+
+def _without_exact_floats(plaintext: bytes) -> bytes:
+    """The dump exactly as mariadb-dump printed it: dbseal's FLOAT section cut out."""
+    start = plaintext.index(b"--\n-- dbseal: exact FLOAT values")
+    last = plaintext.rindex(b"\n-- Dump completed")
+    return plaintext[:start] + plaintext[last + 1 :]
+
+
+def test_verify_sees_stored_values_the_dump_text_hides(
+    user: DbsealUser, mariadb: MariaDBSandbox, awkward: Awkward, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = user.good_backup(repo, mariadb, awkward.db)
+    verify = ("verify", "--repo", repo, bid, "--level", "restore", "-i", user.identity)
+    user.run(*verify).ok()
+    # Restored without the exact values, FLOAT 1.0000001 comes back as 1: the dump text
+    # (and so every dump digest) is the same, the stored values are not.
+    reseal(repo, bid, user.identity, _without_exact_floats)
+    res = user.run(*verify, "--json", timeout=300)
+    assert res.rc == 31, res.stdout + res.stderr
+    assert f"table {awkward.db}.nums has other stored values" in res.stdout

@@ -63,6 +63,8 @@ class DumpPolicy:
     ``exact_floats``: add the exact FLOAT values (:mod:`dbseal.sources.exactfloat`).
     ``exclude_databases``, ``exclude_tables``: patterns of what to leave out
     (:mod:`dbseal.sources.exclude`).
+    Unless ``table_checksum`` is ``off``, tables up to ``checksum_max_bytes`` also get
+    an exact-values checksum (:func:`dbseal.sources.stats.values_sql`) in the snapshot.
     """
 
     client_older: Literal["warn", "refuse"] = "warn"
@@ -76,6 +78,10 @@ class DumpPolicy:
     exact_floats: bool = True
     exclude_databases: tuple[str, ...] = ()
     exclude_tables: tuple[str, ...] = ()
+
+    def values_max_bytes(self) -> int:
+        """Tables up to this size get the exact-values checksum (none with ``off``)."""
+        return 0 if self.table_checksum == "off" else self.checksum_max_bytes
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class FloatPlan:
 
     tables: list[FloatTable] = field(default_factory=list)
     inexact: list[str] = field(default_factory=list)
+    inexact_tables: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _float_columns(conn: Conn, databases: Sequence[str]) -> dict[tuple[str, str], list[str]]:
@@ -134,6 +135,7 @@ def float_plan(
             plan.inexact.append(
                 f"FLOAT columns {name} are written with 6 significant digits ({why})"
             )
+            plan.inexact_tables.add((db, table))
             continue
         keep = _scalar_set(
             conn,

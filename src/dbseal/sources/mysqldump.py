@@ -202,6 +202,8 @@ class MysqldumpSource:
                 exact_floats=self.policy.exact_floats,
                 accounts=self.wants_accounts(),
                 skip=pre.exclusions.tables,
+                values_max_bytes=self.policy.values_max_bytes(),
+                history=history,
             )
             # From here until wait_for_start() releases it, no commit can happen server-wide.
             snapshot.begin(self.policy.shared_snapshot, self.policy.lock_wait_timeout)

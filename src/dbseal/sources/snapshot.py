@@ -28,6 +28,7 @@ non-transactional engines (MyISAM, Aria) are consistent in neither case.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
@@ -60,8 +61,12 @@ class StatsSnapshot:
         exact_floats: bool = True,
         accounts: bool = False,
         skip: frozenset[tuple[str, str]] = frozenset(),
+        values_max_bytes: int = 0,
+        history: bool = False,
     ) -> None:
         self._skip = skip
+        self._values_max_bytes = values_max_bytes
+        self._history = history
         self._conn = conn
         self._databases = databases
         self._checksum_max_bytes = checksum_max_bytes
@@ -114,11 +119,20 @@ class StatsSnapshot:
     def _run(self) -> None:
         try:
             self.tables = table_stats(
-                self._conn, self._databases, self._checksum_max_bytes, skip=self._skip
+                self._conn,
+                self._databases,
+                self._checksum_max_bytes,
+                skip=self._skip,
+                values_max_bytes=self._values_max_bytes,
+                history=self._history,
             )
             self.objects = schema_objects(self._conn, self._databases, skip=self._skip)
             if self._exact_floats:
                 self.float_plan = float_plan(self._conn, self._databases, self._skip)
+            # A known-inexact table cannot match its exact values: it is announced instead.
+            self.tables = [
+                dataclasses.replace(t, values=None) if self._inexact(t) else t for t in self.tables
+            ]
         except Exception as exc:  # reported in the dump result, never lost
             self.error = f"{type(exc).__name__}: {exc}"
             return
@@ -127,6 +141,9 @@ class StatsSnapshot:
                 self.accounts = read_accounts(self._conn)
             except pymysql.err.MySQLError as exc:
                 self.accounts_error = str(exc.args[-1]) if exc.args else str(exc)
+
+    def _inexact(self, t: TableStat) -> bool:
+        return (t.database, t.table) in self.float_plan.inexact_tables
 
     def sections(self) -> Iterator[bytes]:
         """dbseal's own sections after the dump (after :meth:`wait`): nothing if none apply."""
