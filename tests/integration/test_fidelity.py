@@ -168,3 +168,28 @@ def test_verify_sees_stored_values_the_dump_text_hides(
     res = user.run(*verify, "--json", timeout=300)
     assert res.rc == 31, res.stdout + res.stderr
     assert f"table {awkward.db}.nums has other stored values" in res.stdout
+
+
+def test_float_values_it_cannot_fix_are_announced_never_silent(
+    user: DbsealUser, mariadb: MariaDBSandbox, scratch_dbs: list[str]
+) -> None:
+    db = f"dbseal_nokey_{uuid.uuid4().hex[:8]}"
+    scratch_dbs.append(db)
+    run_sql(
+        mariadb,
+        f"CREATE DATABASE `{db}`",
+        f"CREATE TABLE `{db}`.loose (f FLOAT, note VARCHAR(10))",  # no key to address rows
+        f"INSERT INTO `{db}`.loose VALUES (1.0000001, 'a'), (1.0000001, 'a')",
+    )
+    repo = user.init()
+    res = user.backup(repo, mariadb, db).ok()
+    assert "warning: inexact values: FLOAT columns" in res.stdout
+    assert f"{db}.loose (f)" in res.stdout and "no primary or NOT NULL unique key" in res.stdout
+    (bid,) = [b["id"] for b in user.listing(repo)["backups"]]
+    manifest = user.show(repo, bid)["manifest"]
+    assert manifest["status"] == "warnings"
+    assert manifest["contents"]["inexact_tables"] == [f"{db}.loose"]
+    assert "inexact: FLOAT columns" in user.run("show", "--repo", repo, bid).ok().stdout
+    verify = ("verify", "--repo", repo, bid, "--level", "restore", "-i", user.identity)
+    out = user.run(*verify, timeout=300).ok().stdout
+    assert "6 significant digits only" in out

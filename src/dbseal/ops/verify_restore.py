@@ -50,6 +50,10 @@ from dbseal.sources.stats import (
 from dbseal.sources.tools import DUMP_PROGRAMS, find_tool
 
 RestoreOutcome = tuple[float, list[str], list[dict[str, Any]]]
+INEXACT_NOTE = (
+    "the backup holds FLOAT values of this table with 6 significant digits only "
+    "(see `dbseal show`: inexact); its stored values were not compared"
+)
 
 
 def _expected(manifest: dict[str, Any]) -> tuple[list[TableStat], list[SchemaObjects]]:
@@ -62,7 +66,10 @@ def _expected(manifest: dict[str, Any]) -> tuple[list[TableStat], list[SchemaObj
 
 
 def _report(
-    expected: list[TableStat], found: list[TableStat], note: str | None = None
+    expected: list[TableStat],
+    found: list[TableStat],
+    note: str | None = None,
+    inexact: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     have = {(t.database, t.table): t for t in found}
     rows = []
@@ -92,6 +99,7 @@ def _report(
                 "found_values": got.values if got else None,
                 "ok": ok,
                 **({"note": note} if note and want.method == tabledigest.METHOD else {}),
+                **({"note": INEXACT_NOTE} if f"{want.database}.{want.table}" in inexact else {}),
             }
         )
     return rows
@@ -155,7 +163,8 @@ def _restore_and_compare(
     problems = compare_stats(expected_tables, found_tables) + compare_objects(
         expected_objects, found_objects
     )
-    return restore_s, problems, _report(expected_tables, found_tables, note)
+    inexact = frozenset((manifest.get("contents") or {}).get("inexact_tables") or ())
+    return restore_s, problems, _report(expected_tables, found_tables, note, inexact)
 
 
 def _with_digests(

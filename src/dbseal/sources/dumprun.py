@@ -350,6 +350,7 @@ class DumpRun:
             "accounts": bool(snap.accounts),
             "exact_floats": [f"{t.database}.{t.table}" for t in snap.float_plan.tables],
             "inexact": list(snap.float_plan.inexact),
+            "inexact_tables": sorted(f"{d}.{t}" for d, t in snap.float_plan.inexact_tables),
         }
         if snap.accounts_error:
             warnings.append(f"accounts were not backed up: {snap.accounts_error}")
