@@ -193,3 +193,21 @@ def test_float_values_it_cannot_fix_are_announced_never_silent(
     verify = ("verify", "--repo", repo, bid, "--level", "restore", "-i", user.identity)
     out = user.run(*verify, timeout=300).ok().stdout
     assert "6 significant digits only" in out
+
+
+def test_accounts_can_be_asked_for_in_the_config_file(
+    user: DbsealUser, mariadb: MariaDBSandbox, awkward: Awkward
+) -> None:
+    repo = user.init()
+    config = user.home / "dbseal.toml"
+    config.write_text(
+        f'repository = "{repo}"\n\n[sources.awk]\n'
+        f'url = "mysql://root@127.0.0.1:{mariadb.port}/{awkward.db}"\n'
+        f'password_file = "{user.password_file(mariadb)}"\n'
+        f'ssl_ca = "{mariadb.ca_cert}"\nssl_mode = "verify-identity"\naccounts = true\n'
+    )
+    first = user.run("backup", "awk", "--config", config, "--json").ok().json()["id"]
+    second = user.run("backup", "awk", "--config", config, "--no-accounts", "--json").ok()
+    second = second.json()["id"]
+    assert user.show(repo, first)["manifest"]["contents"]["accounts"] is True
+    assert user.show(repo, second)["manifest"]["contents"]["accounts"] is False
