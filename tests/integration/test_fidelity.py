@@ -211,3 +211,18 @@ def test_accounts_can_be_asked_for_in_the_config_file(
     second = second.json()["id"]
     assert user.show(repo, first)["manifest"]["contents"]["accounts"] is True
     assert user.show(repo, second)["manifest"]["contents"]["accounts"] is False
+
+
+def test_the_accounts_section_is_read_back_whatever_the_block_boundaries() -> None:
+    from dbseal.sources.accounts import Account, AccountsTap, account_section
+
+    accounts = [
+        Account("'r'", True, "CREATE ROLE 'r'", ("GRANT SELECT ON `d`.* TO `r`",)),
+        Account("'a\\'b'@'%'", False, "CREATE USER `a'b`@`%`", ("GRANT `r` TO `a'b`@`%`",)),
+    ]
+    stream = b"-- Dump completed on x\n" + account_section(accounts) + b"-- Dump completed\n"
+    for size in (1, 7, 64, len(stream)):
+        tap = AccountsTap()
+        out = b"".join(tap.feed(stream[i : i + size]) for i in range(0, len(stream), size))
+        assert out + tap.flush() == stream
+        assert tap.accounts == accounts, size

@@ -97,6 +97,8 @@ class StatsSnapshot:
                     if code not in (1227, 1044, 1142, 1205):  # no RELOAD, denied, lock wait
                         raise
                     self.lock_note = f"FLUSH TABLES WITH READ LOCK refused: {exc.args[-1]}"
+            # idle while a long dump streams, then read again for the sections: a week
+            cur.execute("SET SESSION wait_timeout = 604800")
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
 
