@@ -226,3 +226,26 @@ def test_the_accounts_section_is_read_back_whatever_the_block_boundaries() -> No
         out = b"".join(tap.feed(stream[i : i + size]) for i in range(0, len(stream), size))
         assert out + tap.flush() == stream
         assert tap.accounts == accounts, size
+
+
+def test_exact_values_follow_a_renamed_database_and_a_scratch_verify(
+    user: DbsealUser,
+    mariadb: MariaDBSandbox,
+    mariadb_restore: MariaDBSandbox,
+    awkward: Awkward,
+    scratch_dbs: list[str],
+) -> None:
+    renamed = f"{awkward.db}_copy"
+    scratch_dbs.append(renamed)
+    repo = user.init()
+    bid = user.good_backup(repo, mariadb, awkward.db)
+    user.restore(repo, bid, mariadb_restore, "--rename-db", f"{awkward.db}={renamed}").ok()
+    want, got = describe(mariadb, awkward.db), describe(mariadb_restore, renamed)
+    for table in ("table nums", "table strs", "table history", "table temporal"):
+        assert got[table] == want[table], table
+    scratch = f"mysql://root@127.0.0.1:{mariadb_restore.port}"
+    user.run(
+        "verify", "--repo", repo, bid, "--level", "restore", "-i", user.identity,
+        "--scratch", scratch, "--scratch-password-file", user.password_file(mariadb_restore),
+        "--scratch-ssl-ca", mariadb_restore.ca_cert, timeout=300,
+    ).ok()  # fmt: skip
