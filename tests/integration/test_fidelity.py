@@ -249,3 +249,25 @@ def test_exact_values_follow_a_renamed_database_and_a_scratch_verify(
         "--scratch", scratch, "--scratch-password-file", user.password_file(mariadb_restore),
         "--scratch-ssl-ca", mariadb_restore.ca_cert, timeout=300,
     ).ok()  # fmt: skip
+
+
+def test_a_whole_server_backup_that_cannot_read_accounts_says_so(
+    user: DbsealUser, mariadb: MariaDBSandbox, awkward: Awkward
+) -> None:
+    reader = f"reader_{uuid.uuid4().hex[:8]}"
+    run_sql(
+        mariadb,
+        f"CREATE USER '{reader}'@'%' IDENTIFIED BY 'pw-{reader}'",
+        f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, EXECUTE ON `{awkward.db}`.* TO '{reader}'@'%'",
+        f"GRANT SELECT ON mysql.proc TO '{reader}'@'%'",  # routines, but not the accounts
+    )
+    try:
+        repo = user.init()
+        pw = user.secret_file("reader.pw", f"pw-{reader}")
+        res = user.backup(repo, mariadb, user=reader, password_file=pw, extra=["--json"]).ok()
+        doc = res.json()
+        assert doc["status"] == "warnings"
+        assert any(r.startswith("accounts were not backed up: ") for r in doc["reasons"])
+        assert user.show(repo, doc["id"])["manifest"]["contents"]["accounts"] is False
+    finally:
+        run_sql(mariadb, f"DROP USER IF EXISTS '{reader}'@'%'")
