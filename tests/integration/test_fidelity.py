@@ -8,6 +8,7 @@ values (FLOAT bits, history rows, sequence and AUTO_INCREMENT counters, definers
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -168,6 +169,10 @@ def test_verify_sees_stored_values_the_dump_text_hides(
     res = user.run(*verify, "--json", timeout=300)
     assert res.rc == 31, res.stdout + res.stderr
     assert f"table {awkward.db}.nums has other stored values" in res.stdout
+    text = user.run(*verify, timeout=300).stdout
+    assert re.search(
+        rf"{awkward.db}\.nums: 4 rows \(expected 4, .*stored values !=\) MISMATCH", text
+    )
 
 
 def test_float_values_it_cannot_fix_are_announced_never_silent(

@@ -66,6 +66,9 @@ def _human(v: Verification) -> str:
             check = ", checksum not compared"
         else:
             check = f", checksum {'=' if t['expected_checksum'] == t['found_checksum'] else '!='}"
+        want, got = t.get("expected_values"), t.get("found_values")
+        if want is not None and got is not None and want != got:
+            check += ", stored values !="  # the exact-values checksum (docs/restore.md)
         lines.append(
             f"    {t['database']}.{t['table']}: {t['found_rows']} rows (expected {t['expected_rows']}{check}) {mark}"
         )
