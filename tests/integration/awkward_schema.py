@@ -42,6 +42,7 @@ def schema_sql(db: str, owner: str) -> list[str]:
         f"CREATE DATABASE {q} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
         f"GRANT ALL ON {q}.* TO '{owner}_role'",
         f"GRANT SELECT, EXECUTE, TRIGGER, EVENT ON {q}.* TO '{owner}'@'%'",
+        f"GRANT SHOW VIEW ON {q}.* TO PUBLIC",
         f"""CREATE TABLE {q}.nums (
             id INT PRIMARY KEY,
             ti TINYINT, su SMALLINT UNSIGNED, mi MEDIUMINT, i INT, bu BIGINT UNSIGNED,
@@ -149,6 +150,8 @@ def drop_awkward(server: MariaDBSandbox, db: str, owner: str) -> None:
         conn.autocommit(True)
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+            with contextlib.suppress(pymysql.err.MySQLError):  # no such grant
+                cur.execute(f"REVOKE SHOW VIEW ON `{db}`.* FROM PUBLIC")
             cur.execute(f"DROP USER IF EXISTS '{owner}'@'%'")
             cur.execute(f"DROP ROLE IF EXISTS '{owner}_role'")
 
@@ -255,10 +258,13 @@ _OBJECT_QUERIES = {
 }
 
 
-def accounts(server: MariaDBSandbox, owner: str) -> Facts:
-    """The grants of ``owner`` and its role; an empty dict for an account that is missing."""
+def accounts(server: MariaDBSandbox, owner: str, owner_db: str) -> Facts:
+    """The grants of ``owner``, its role and PUBLIC's on ``owner_db``; missing ones left out."""
     out: Facts = {}
     with server.connect() as conn, conn.cursor() as cur:
+        public = [str(r[0]) for r in _rows(cur, "SHOW GRANTS FOR PUBLIC") if owner_db in str(r[0])]
+        if public:
+            out["PUBLIC"] = public
         for who in (f"'{owner}'@'%'", f"'{owner}_role'"):
             with contextlib.suppress(pymysql.err.OperationalError):  # no such account
                 out[who] = sorted(r[0] for r in _rows(cur, f"SHOW GRANTS FOR {who}"))

@@ -92,13 +92,19 @@ def test_whole_server_backup_keeps_accounts_restored_only_when_asked(
     assert "accounts (users, roles, grants): yes" in shown
 
     user.restore(repo, bid, mariadb_restore, "--database", awkward.db).ok()
-    assert accounts(mariadb_restore, awkward.owner) == {}  # never applied unasked
+    assert accounts(mariadb_restore, awkward.owner, awkward.db) == {}  # never applied unasked
 
     run_sql(mariadb_restore, f"DROP DATABASE `{awkward.db}`")
     res = user.restore(repo, bid, mariadb_restore, "--database", awkward.db, "--accounts").ok()
     assert f"'{awkward.owner}'@'%'" in res.stdout
-    assert accounts(mariadb_restore, awkward.owner) == accounts(mariadb, awkward.owner)
-    assert accounts(mariadb, awkward.owner)  # the comparison compared something
+    assert accounts(mariadb_restore, awkward.owner, awkward.db) == accounts(
+        mariadb, awkward.owner, awkward.db
+    )
+    assert accounts(mariadb, awkward.owner, awkward.db).keys() == {
+        f"'{awkward.owner}'@'%'",
+        f"'{awkward.owner}_role'",
+        "PUBLIC",
+    }  # the comparison compared something
     _assert_same(mariadb, mariadb_restore, awkward.db)
 
 

@@ -14,7 +14,9 @@ a password or a grant on the target); they are reported as such.
 
 Read from the server: ``mysql.user`` (users and roles), ``SHOW CREATE USER`` (password
 hash, plugin, TLS requirements, limits, lock and expiry) and ``SHOW GRANTS`` (privileges,
-role grants, default roles). ``mariadb.sys`` is left out (every server has its own).
+role grants, default roles). ``mariadb.sys`` is left out (every server has its own);
+``PUBLIC`` (grants to everyone) is never created, and its grants are applied only to a
+target whose ``PUBLIC`` has none.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pymysql
 from dbseal.sources.connect import Conn
 
 LINE_PREFIX = b"-- dbseal-account: "
+PUBLIC = "PUBLIC"  # MariaDB 10.11's pseudo-role of grants to everyone
 _SKIP = {("mariadb.sys", "localhost")}
 
 
@@ -54,7 +57,9 @@ def read_accounts(conn: Conn) -> list[Account]:
             if (user, host) in _SKIP or not user:
                 continue
             name = _quote(user) if role else f"{_quote(user)}@{_quote(host)}"
-            if role:
+            if role and user == PUBLIC:
+                name, create = PUBLIC, ""  # every 10.11 server has it: only its grants
+            elif role:
                 create = f"CREATE ROLE {name}"
             else:
                 cur.execute(f"SHOW CREATE USER {name}")
@@ -121,9 +126,11 @@ class AccountsApplied:
 
 
 def _exists(cur: pymysql.cursors.Cursor, account: Account) -> bool:
+    """Whether the target has the account (for PUBLIC: whether it has any grant)."""
     try:
         cur.execute(f"SHOW GRANTS FOR {account.name}")
-        cur.fetchall()
+        if not cur.fetchall() and account.name == PUBLIC:
+            return False
     except pymysql.err.MySQLError as exc:
         if exc.args and exc.args[0] in (1141, 1133, 1396):  # no such grant / user / role
             return False
@@ -141,7 +148,8 @@ def apply_accounts(conn: Conn, accounts: Iterable[Account]) -> AccountsApplied:
                 done.unchanged.append(a.name)
                 continue
             try:
-                cur.execute(a.create)
+                if a.create:
+                    cur.execute(a.create)
             except pymysql.err.MySQLError as exc:
                 done.failed.append(f"{a.create.split(' IDENTIFIED')[0]}: {exc.args[-1]}")
                 continue
