@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymysql
 import pytest
 from awkward_schema import accounts, create_awkward, describe, differences, drop_awkward
 from test_verify import reseal
 
-from conftest import DbsealUser, run_sql
+from conftest import DbsealUser, fetch, run_sql
 from dbseal.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
@@ -93,6 +94,9 @@ def test_whole_server_backup_keeps_accounts_restored_only_when_asked(
 
     user.restore(repo, bid, mariadb_restore, "--database", awkward.db).ok()
     assert accounts(mariadb_restore, awkward.owner, awkward.db) == {}  # never applied unasked
+    with pytest.raises(pymysql.err.OperationalError) as no_definer:
+        fetch(mariadb_restore, f"SELECT COUNT(*) FROM `{awkward.db}`.v_nums")
+    assert no_definer.value.args[0] == 1449  # the definer does not exist
 
     run_sql(mariadb_restore, f"DROP DATABASE `{awkward.db}`")
     res = user.restore(repo, bid, mariadb_restore, "--database", awkward.db, "--accounts").ok()
@@ -100,6 +104,7 @@ def test_whole_server_backup_keeps_accounts_restored_only_when_asked(
     assert accounts(mariadb_restore, awkward.owner, awkward.db) == accounts(
         mariadb, awkward.owner, awkward.db
     )
+    assert fetch(mariadb_restore, f"SELECT COUNT(*) FROM `{awkward.db}`.v_nums") == [(3,)]
     assert accounts(mariadb, awkward.owner, awkward.db).keys() == {
         f"'{awkward.owner}'@'%'",
         f"'{awkward.owner}_role'",
