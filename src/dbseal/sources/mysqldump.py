@@ -135,6 +135,7 @@ class MysqldumpSource:
             facts["tool"] = tool.path
             facts["client_version"] = tool.version_line
             facts["tls_enforced_by_client"] = client_enforces_tls(t, tool.flavor)
+            facts["dump_history"] = dumps_history(tool)
         return facts
 
     def wants_accounts(self) -> bool:
