@@ -440,6 +440,12 @@ class OldReferences(DbsealError):
     )
 
 
+class AccountsNotRestored(RestoreFailed):
+    exit_code = 37
+    summary = "restore: the databases were restored, but some of the backup's accounts were not"
+    hint = "the message names the first statement the target refused; create those accounts by hand"
+
+
 class KmsError(DbsealError):
     exit_code = 40
     summary = "AWS KMS could not be reached or refused to wrap or unwrap a data key"

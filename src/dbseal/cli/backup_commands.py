@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 from typing import Any
@@ -22,6 +23,12 @@ from dbseal.crypto.secret import Secret
 from dbseal.errors import KeyringError, UsageError
 from dbseal.monitoring.retries import StorageRetries
 from dbseal.monitoring.sizes import human_size
+from dbseal.ops.accounts import (
+    accounts_lines,
+    accounts_tap,
+    raise_if_accounts_failed,
+    restore_accounts,
+)
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import Selection, restore_backup
 from dbseal.ops.secrets import load_secret, store_secret
@@ -80,6 +87,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
         checksum_max_bytes=repo.config.policy.checksum_max_bytes,
         table_checksum=repo.config.policy.table_checksum,  # type: ignore[arg-type]
+        accounts=_accounts_choice(args.accounts),
+        exclude_databases=tuple(args.exclude_database or ()),
+        exclude_tables=tuple(args.exclude_table or ()),
     )
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
@@ -110,6 +120,15 @@ def cmd_backup(args: argparse.Namespace) -> int:
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
     return 0
+
+
+def _accounts_choice(value: object) -> bool | None:
+    """--accounts / --no-accounts, or ``accounts = true|false`` from dbseal.toml; None: default."""
+    if value in ("yes", True):
+        return True
+    if value in ("no", False):
+        return False
+    return None
 
 
 def _rename_map(items: list[str] | None) -> dict[str, str]:
@@ -150,6 +169,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     identities = identities_from_args(args)
     reporter = make_reporter(args)
     retries = StorageRetries(reporter, repo.backend)
+    tap = accounts_tap(repo.manifest(bid), bid, None) if args.accounts else None
     result = restore_backup(
         repo,
         bid,
@@ -166,11 +186,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         verify_first=not args.no_verify_first,
         allow_failed=args.allow_failed,
         reporter=reporter,
+        tap=tap.around if tap is not None else None,
     )
+    applied = restore_accounts(target, password, tap.accounts) if tap is not None else None
+    if applied is not None:
+        result["accounts"] = dataclasses.asdict(applied)
     if args.json:
         print(json.dumps({**result, "storage_retries": retries.count}, default=str))
     else:
         print(_restore_summary(result, not args.no_verify_first, retries.summary()))
+        for line in accounts_lines(applied) if applied is not None else []:
+            print(f"  {line}")
+    if applied is not None:
+        raise_if_accounts_failed(bid, applied)
     return 0
 
 

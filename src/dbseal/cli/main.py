@@ -338,6 +338,34 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument("--compress", metavar="CODEC[:LEVEL]", help="override the repository's codec")
     p.add_argument(
+        "--accounts",
+        dest="accounts",
+        action="store_const",
+        const="yes",
+        help="also back up users, roles, passwords and grants (default: only for a whole server, "
+        "a source URL without a database)",
+    )
+    p.add_argument(
+        "--no-accounts",
+        dest="accounts",
+        action="store_const",
+        const="no",
+        help="do not back up accounts, even for a whole server",
+    )
+    p.add_argument(
+        "--exclude-database",
+        action="append",
+        metavar="PATTERN",
+        help="leave out the databases matching PATTERN (* and ? match); repeatable",
+    )
+    p.add_argument(
+        "--exclude-table",
+        action="append",
+        metavar="DB.TABLE",
+        help="leave out the tables, views and sequences matching DB.TABLE (* and ? match "
+        "in each part); repeatable",
+    )
+    p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )
     p.set_defaults(func=_lazy("backup_commands", "cmd_backup"))
@@ -398,6 +426,12 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument(
         "--allow-failed", action="store_true", help="restore a backup recorded as failed"
+    )
+    p.add_argument(
+        "--accounts",
+        action="store_true",
+        help="also create the backup's accounts that the target lacks (accounts the target "
+        "already has are left unchanged)",
     )
     p.add_argument(
         "-j",

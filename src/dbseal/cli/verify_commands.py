@@ -71,6 +71,9 @@ def _human(v: Verification) -> str:
             check = ", checksum not compared"
         else:
             check = f", checksum {'=' if t['expected_checksum'] == t['found_checksum'] else '!='}"
+        want, got = t.get("expected_values"), t.get("found_values")
+        if want is not None and got is not None and want != got and "!=" not in check:
+            check += ", stored values !="  # what the dump text hid (docs/restore.md)
         lines.append(
             f"    {t['database']}.{t['table']}: {t['found_rows']} rows (expected {t['expected_rows']}{check}) {mark}"
         )

@@ -87,6 +87,15 @@ class SourceConfig(BaseModel):
     retention: RetentionConfig | None = Field(
         None, description="a table [sources.NAME.retention] (replaces [retention] for NAME)"
     )
+    accounts: bool | None = Field(
+        None, description="true or false (back up users, roles and grants)"
+    )
+    exclude_databases: str | list[str] | None = Field(
+        None, description="a database name pattern or a list of them (strings)"
+    )
+    exclude_tables: str | list[str] | None = Field(
+        None, description="a DB.TABLE pattern or a list of them (strings)"
+    )
 
     @field_validator("compress")
     @classmethod

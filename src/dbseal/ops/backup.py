@@ -332,6 +332,7 @@ def _result_details(result: Any) -> dict[str, Any]:
         "tables",
         "objects",
         "snapshot",
+        "contents",
         "messages",
         "exit_code",
     )

@@ -262,8 +262,11 @@ def restore_backup(
     verify_first: bool = True,
     allow_failed: bool = False,
     reporter: Reporter | None = None,
+    tap: Callable[[ByteFilter | None], ByteFilter] | None = None,
 ) -> dict[str, Any]:
     """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore.
+
+    ``tap`` wraps the filter of the apply pass (e.g. to collect the backup's accounts).
 
     With ``target``, the databases written are checked first (see the module text);
     ``replace`` drops the existing ones after pass 1, before anything is applied. Under
@@ -304,7 +307,8 @@ def restore_backup(
     fresh = [n for n in names if replace or n not in existing] if target is not None else []
     byte_filter = selection.byte_filter(fresh)
     try:
-        total = apply_backup(repo, bid, identities, sink, byte_filter, reporter, manifest)
+        applied = tap(byte_filter) if tap is not None else byte_filter
+        total = apply_backup(repo, bid, identities, sink, applied, reporter, manifest)
     except DbsealError as exc:
         if verify_first:
             raise
