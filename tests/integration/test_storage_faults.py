@@ -76,8 +76,9 @@ def write_mib(b: Any, h: Handle, n: int, faults: dict[int, Callable[[], None]]) 
 # -- S3 ------------------------------------------------------------------------------------
 
 
-def test_an_s3_download_cut_resumes_when_storage_is_back_after_2s(
-    s3: S3Place, s3_proxy: FaultProxy
+@pytest.mark.parametrize("down_s", [2.0, 30.0])
+def test_an_s3_download_cut_resumes_when_storage_is_back(
+    s3: S3Place, s3_proxy: FaultProxy, down_s: float
 ) -> None:
     bucket = s3.bucket()
     payload = os.urandom(12 * MIB)
@@ -86,13 +87,16 @@ def test_an_s3_download_cut_resumes_when_storage_is_back_after_2s(
     b = open_backend(proxied_s3_url(s3, s3_proxy, bucket))
     with b.open(h) as fh:
         got = fh.read(MIB)
-        s3_proxy.refuse_for(2.0)  # connections reset, then refused for 2 s
+        s3_proxy.refuse_for(down_s)  # connections reset, then refused for down_s
         got += fh.read()
     assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
     assert s3_proxy.faults >= 1
 
 
-def test_an_s3_upload_survives_a_6s_cut_and_a_503_burst(s3: S3Place, s3_proxy: FaultProxy) -> None:
+@pytest.mark.parametrize("cut_s", [6.0, 30.0])
+def test_an_s3_upload_survives_a_cut_and_a_503_burst(
+    s3: S3Place, s3_proxy: FaultProxy, cut_s: float
+) -> None:
     bucket = s3.bucket()
     b = open_backend(proxied_s3_url(s3, s3_proxy, bucket, part_size_mib=5))
     seen: list[tuple[str, int]] = []
@@ -100,7 +104,7 @@ def test_an_s3_upload_survives_a_6s_cut_and_a_503_burst(s3: S3Place, s3_proxy: F
     assert retrier is not None
     retrier.listen(lambda op, attempt, delay, exc: seen.append((op, attempt)))
     h = Handle("data", "u.dbseal")
-    faults = {6: lambda: s3_proxy.refuse_for(6.0), 12: lambda: s3_proxy.http_503(3)}
+    faults = {6: lambda: s3_proxy.refuse_for(cut_s), 12: lambda: s3_proxy.http_503(3)}
     digest = write_mib(b, h, 16, faults)
     direct = S3Backend.from_url(s3.url(bucket))
     assert hashlib.sha256(direct.get(h)).digest() == digest.digest()
@@ -303,11 +307,12 @@ def test_a_black_holed_receiver_fails_within_the_bound(
     assert 2.0 <= took <= RetryPolicy.from_settings("2", "1").failure_bound_s() + 3.0
 
 
-def test_a_receiver_upload_cut_for_4s_completes(served: Restartable) -> None:
+@pytest.mark.parametrize("cut_s", [4.0, 30.0])
+def test_a_receiver_upload_cut_completes(served: Restartable, cut_s: float) -> None:
     b = served.backend()
     h = Handle("data", "up.dbseal")
-    # open connections reset, then refused for 4 s
-    digest = write_mib(b, h, 20, {9: lambda: served.proxy.refuse_for(4.0)})
+    # open connections reset, then refused for cut_s
+    digest = write_mib(b, h, 20, {9: lambda: served.proxy.refuse_for(cut_s)})
     assert hashlib.sha256(b.get(h)).digest() == digest.digest()
     assert b.leftovers() == [] and tmp_files(served.repo) == []
 

@@ -127,8 +127,9 @@ class MysqlClientSink:
             connect(target, password).close()  # login and TLS problems surface here, clearly
         self._options = ClientOptionsFile(target, password, self.tool.flavor).__enter__()
         extra = ["--unbuffered"] if syncable else []
+        proc: subprocess.Popen[bytes] | None = None
         try:
-            self._proc = subprocess.Popen(
+            proc = self._proc = subprocess.Popen(
                 [self.tool.path, self._options.argument, *CLIENT_OPTIONS, *extra],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE if syncable else subprocess.DEVNULL,
@@ -136,12 +137,16 @@ class MysqlClientSink:
                 env=self._options.env,
                 start_new_session=True,
             )
-        except BaseException:
+            assert proc.stderr is not None
+            self._stderr = StderrCollector(proc.stderr, name="dbseal-restore-stderr")
+            self._marks = _SyncMarks(proc.stdout) if syncable else None
+        except BaseException:  # also Ctrl-C/SIGTERM right after the start: no client, no file left
+            if proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait()
             self._options.remove()
             raise
-        assert self._proc.stderr is not None
-        self._stderr = StderrCollector(self._proc.stderr, name="dbseal-restore-stderr")
-        self._marks = _SyncMarks(self._proc.stdout) if syncable else None
 
     @property
     def pid(self) -> int:

@@ -243,12 +243,15 @@ class ParallelClientSink:
         self.target = target
         self._split = DumpSplitter()
         self._lanes: list[_Lane] = []
+        started: list[MysqlClientSink] = []
         try:
             for i in range(jobs):
-                sink = MysqlClientSink(target, password, syncable=True, checked=True)
-                self._lanes.append(_Lane(sink, i))
-        except BaseException:
+                started.append(MysqlClientSink(target, password, syncable=True, checked=True))
+                self._lanes.append(_Lane(started[-1], i))
+        except BaseException:  # a failure or an interrupt while lanes start: stop those started
             self.abort()
+            for sink in started[len(self._lanes) :]:
+                sink.abort()
             raise
         self._table: tuple[str, str] | None = None  # the table whose rows are arriving
         self._pending: Piece | None = None  # its first statement, until a second one
