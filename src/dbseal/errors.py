@@ -365,7 +365,9 @@ class DumpFailed(DbsealError):
 class RestoreFailed(DbsealError):
     exit_code = 26
     summary = "the restore into the database server failed"
-    hint = "the message names the first statement the server refused; the target may hold a partial restore"
+    hint = (
+        "the message names the first statement the server refused and what happened to the target"
+    )
 
 
 class TargetNotEmpty(DbsealError):
@@ -376,6 +378,17 @@ class TargetNotEmpty(DbsealError):
     hint = (
         "restore a copy under another name with --rename-db OLD=NEW, or pass --replace to "
         "DESTROY the database's current contents and replace them with the backup's"
+    )
+
+
+class IncompleteRestoreFound(DbsealError):
+    """An earlier restore into the target stopped without cleaning up (``kill -9``, a crash)."""
+
+    exit_code = 43
+    summary = "a target database was left by an incomplete restore"
+    hint = (
+        "rerun the restore with --replace: it removes what the incomplete restore left "
+        "and restores the backup in full"
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from dbseal.catalog import manifest as mf
 from dbseal.catalog.repository import Repository, data_handle, envelope_handle
@@ -30,7 +30,10 @@ from dbseal.crypto.recipients import Identity
 from dbseal.errors import (
     CorruptedData,
     DbsealError,
+    IncompleteRestoreFound,
+    Interrupted,
     PolicyViolation,
+    RestoreFailed,
     TargetNotEmpty,
     TruncatedData,
 )
@@ -39,6 +42,8 @@ from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
 from dbseal.pipeline import BackgroundHash
 from dbseal.sources.rename import RenameFilter
+from dbseal.sources.staging import Leftover, Staging
+from dbseal.sources.swap import SwapIncomplete
 from dbseal.sources.target_databases import DatabaseContents
 
 COMPLETION_MARKER = b"-- Dump completed"
@@ -61,7 +66,13 @@ class TargetDatabases(Protocol):
 
     def address(self) -> str: ...
     def existing(self, names: Sequence[str]) -> Mapping[str, DatabaseContents]: ...
-    def drop(self, names: Sequence[str]) -> None: ...
+    def leftovers(self, names: Sequence[str]) -> Sequence[Leftover]: ...
+    def discard(self, leftovers: Sequence[Leftover]) -> None: ...
+    def begin(self, names: Sequence[str], backup: str) -> Staging: ...
+    def rollback(self, staging: Staging) -> None: ...
+    def commit(
+        self, staging: Staging, existing: Sequence[str], recharset: Sequence[str]
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,12 @@ class Selection:
             return None
         return RenameFilter(dict(self.rename) or None, self.only, fresh=set(fresh))
 
+    def staged(self, manifest: Mapping[str, Any], staging: Staging) -> ByteFilter | None:
+        """The filter that restores each selected database into its staging database."""
+        names = [str(d) for d in manifest.get("databases") or []]
+        rename = {d: staging.rename_of(self.rename.get(d, d)) for d in names}
+        return Selection(rename, self.only).byte_filter(list(staging.names.values()))
+
 
 def check_target(
     target: TargetDatabases, names: Sequence[str], replace: bool
@@ -89,6 +106,8 @@ def check_target(
     """The databases of ``names`` that exist; raises TargetNotEmpty for one that holds
     anything, unless ``replace``."""
     existing = target.existing(names)
+    if not replace:
+        _refuse_leftovers(target, names, existing)
     busy = [existing[n] for n in names if n in existing and not existing[n].empty]
     if busy and not replace:
         what = "; ".join(f"{c.name} (holds {c.describe()})" for c in busy)
@@ -98,6 +117,25 @@ def check_target(
             f"exist{'s' if one else ''} and {'is' if one else 'are'} not empty; nothing was restored"
         )
     return existing
+
+
+def _refuse_leftovers(
+    target: TargetDatabases, names: Sequence[str], existing: Mapping[str, DatabaseContents]
+) -> None:
+    marked = [
+        f"database {n} was left by an incomplete restore of {existing[n].incomplete_of}"
+        for n in names
+        if n in existing and existing[n].incomplete_of
+    ]
+    marked += [
+        f"an incomplete restore of {left.backup} into {left.target} left its staging "
+        f"database {left.staging}"
+        for left in target.leftovers(names)
+    ]
+    if marked:
+        raise IncompleteRestoreFound(
+            f"{'; '.join(marked)} on {target.address()}; rerun with --replace; nothing was restored"
+        )
 
 
 def _outcome(
@@ -110,18 +148,6 @@ def _outcome(
         "replaced": [n for n in names if n in existing and replace],
         "existing_empty": [n for n in names if n in existing and not replace],
     }
-
-
-def _drop_for_replace(
-    target: TargetDatabases, names: Sequence[str], sink: Sink, reporter: Reporter
-) -> None:
-    """``--replace``: drop the existing databases (the dump creates them again)."""
-    try:
-        target.drop(names)
-    except BaseException:
-        sink.abort()
-        raise
-    reporter.event("restore.replaced", databases=list(names))
 
 
 def _plaintext(
@@ -208,6 +234,88 @@ def apply_backup(
     return total
 
 
+@dataclass(frozen=True)
+class _Plan:
+    names: Sequence[str]
+    existing: Sequence[str]
+    replace: bool
+
+    def untouched(self) -> str:
+        """What a stopped restore left of the target (nothing)."""
+        parts = []
+        kept = [n for n in self.names if n in self.existing]
+        new = [n for n in self.names if n not in self.existing]
+        if new:
+            parts.append(f"not created: {', '.join(new)}")
+        if kept:
+            parts.append(f"old contents kept: {', '.join(kept)}")
+        return f"target untouched ({'; '.join(parts)}); the partial copy was dropped"
+
+
+def _stopped(exc: BaseException, what: str) -> BaseException:
+    """``exc`` with what happened to the target added to its message."""
+    if isinstance(exc, DbsealError):
+        return type(exc)(f"{exc.message}; {what}", hint=exc.hint)
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(f"interrupted; {what}")
+    return exc
+
+
+def _roll_back(
+    target: TargetDatabases, staging: Staging, plan: _Plan, exc: BaseException
+) -> NoReturn:
+    try:
+        target.rollback(staging)
+        what = plan.untouched()
+    except (DbsealError, KeyboardInterrupt):
+        what = (
+            "target untouched, but the partial copy in staging databases "
+            f"{', '.join(staging.names.values())} could not be dropped (the next restore "
+            "into these databases reports it; --replace removes it)"
+        )
+    raise _stopped(exc, what) from None
+
+
+def _apply_staged(
+    repo: Repository,
+    bid: str,
+    identities: Sequence[Identity],
+    make_sink: Callable[[], Sink],
+    selection: Selection,
+    target: TargetDatabases,
+    plan: _Plan,
+    reporter: Reporter,
+    manifest: dict[str, Any],
+) -> int:
+    """Apply into staging databases, then swap them into the targets (all or nothing)."""
+    sink = make_sink()  # connected first: a login failure must not leave a ledger
+    try:
+        if plan.replace:
+            target.discard(target.leftovers(plan.names))
+        staging = target.begin(plan.names, bid)
+    except BaseException:
+        sink.abort()
+        raise
+    try:
+        total = apply_backup(
+            repo, bid, identities, sink, selection.staged(manifest, staging), reporter, manifest
+        )
+        reporter.event("restore.swap", databases=list(plan.names))
+        target.commit(staging, plan.existing, plan.existing if plan.replace else [])
+    except SwapIncomplete as exc:
+        raise RestoreFailed(
+            f"the restored tables of {', '.join(plan.names)} are in place, but recreating their "
+            f"other objects failed: {exc}; the databases are marked as an incomplete restore "
+            f"of {bid}",
+            hint=IncompleteRestoreFound.hint,
+        ) from None
+    except BaseException as exc:
+        _roll_back(target, staging, plan, exc)
+    if plan.replace and plan.existing:
+        reporter.event("restore.replaced", databases=list(plan.existing))
+    return total
+
+
 def restore_backup(
     repo: Repository,
     ref: str,
@@ -245,21 +353,22 @@ def restore_backup(
     reporter.event(
         "restore.phase", label="restore", expected_bytes=manifest.get("sizes", {}).get("raw")
     )
-    sink = make_sink()  # connected first: a login failure must not follow a drop
-    if target is not None and replace and existing:
-        _drop_for_replace(target, [n for n in names if n in existing], sink, reporter)
-    fresh = [n for n in names if replace or n not in existing] if target is not None else []
     try:
-        total = apply_backup(
-            repo, bid, identities, sink, selection.byte_filter(fresh), reporter, manifest
-        )
+        if target is None:
+            sink = make_sink()
+            total = apply_backup(
+                repo, bid, identities, sink, selection.byte_filter(), reporter, manifest
+            )
+        else:
+            plan = _Plan(names, [n for n in names if n in existing], replace)
+            total = _apply_staged(
+                repo, bid, identities, make_sink, selection, target, plan, reporter, manifest
+            )
     except DbsealError as exc:
         if verify_first:
             raise
         raise type(exc)(
-            f"{exc.message} (backup {bid}; it was not authenticated first, so part of it "
-            "may already have been applied to the target)",
-            hint=exc.hint,
+            f"{exc.message} (backup {bid} was not authenticated first)", hint=exc.hint
         ) from None
     t2 = time.monotonic()
     reporter.event("restore.end", id=bid)
