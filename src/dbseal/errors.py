@@ -176,6 +176,15 @@ class OutputError(DbsealError):
     hint = "check the destination directory, its permissions and free space"
 
 
+class SpoolNoSpace(OutputError):
+    summary = "the restore's spool directory lacks the space for the backup's sealed data"
+    hint = (
+        "pass --spool-dir DIR on a file system with room for the stored size, or --no-spool "
+        "(the apply pass then reads the repository again: a storage outage stops the "
+        "restore; the target still stays as it was)"
+    )
+
+
 class SecretError(DbsealError):
     exit_code = 10
     summary = "a secret could not be obtained"

@@ -390,6 +390,18 @@ def _repo_commands(sub: Any) -> None:
         "--allow-failed", action="store_true", help="restore a backup recorded as failed"
     )
     p.add_argument(
+        "--spool-dir",
+        metavar="DIR",
+        help="where a restore from S3 or a receiver keeps the sealed (still encrypted) data "
+        "read by the authenticate pass, so the apply pass needs no storage (default: $TMPDIR)",
+    )
+    p.add_argument(
+        "--no-spool",
+        action="store_true",
+        help="read a remote repository again for the apply pass (a storage outage then stops "
+        "the restore; the target stays as it was)",
+    )
+    p.add_argument(
         "-j",
         "--jobs",
         type=int,
