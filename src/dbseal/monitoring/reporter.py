@@ -2,7 +2,7 @@
 
 An event is a kind plus fields, e.g. ``("progress", {"bytes": 123})``. Kinds
 used so far: ``backup.start``, ``progress``, ``backup.end``, ``restore.start``,
-``restore.phase``, ``restore.end``, ``warning``.
+``restore.phase``, ``restore.swap``, ``restore.replaced``, ``restore.end``, ``warning``.
 """
 
 from __future__ import annotations
