@@ -167,12 +167,21 @@ def _stopped(exc: BaseException, what: str) -> BaseException:
     return exc
 
 
+def _swapped_text(plan: Plan, why: str, bid: str) -> str:
+    return (
+        f"{why}; the new tables of {', '.join(plan.names)} are in place, other objects may be "
+        f"missing, and the databases are marked as an incomplete restore of {bid}"
+    )
+
+
 def _roll_back(
     target: TargetDatabases, staging: Staging, plan: Plan, exc: BaseException
 ) -> NoReturn:
     try:
         target.rollback(staging)
         what = plan.untouched()
+    except SwapIncomplete as late:
+        what = _swapped_text(plan, str(late), staging.backup)
     except (DbsealError, KeyboardInterrupt):
         what = (
             "target untouched, but the partial copy in staging databases "
@@ -204,9 +213,8 @@ def apply_staged(
         target.commit(staging, plan.existing, plan.existing if plan.replace else [])
     except SwapIncomplete as exc:
         raise RestoreFailed(
-            f"the restored tables of {', '.join(plan.names)} are in place, but recreating their "
-            f"other objects failed: {exc}; the databases are marked as an incomplete restore "
-            f"of {backup.bid}",
+            f"moving the restored databases into place failed: "
+            f"{_swapped_text(plan, str(exc), backup.bid)}",
             hint=IncompleteRestoreFound.hint,
         ) from None
     except BaseException as exc:

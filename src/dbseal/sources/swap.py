@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 import pymysql
 
 from dbseal.sources.connect import Conn, quote_ident
-from dbseal.sources.staging import MARKER_TABLE, STAGE_PREFIX, Staging
+from dbseal.sources.staging import (
+    MARKER_TABLE,
+    STAGE_PREFIX,
+    Staging,
+    drop_staging,
+    marked_target,
+)
 
 
 @dataclass(frozen=True)
@@ -306,8 +312,8 @@ def swap_in(
 
     ``existing``: the targets that exist (their old contents are removed); ``recharset``:
     existing targets that take the backup's character set and collation (``--replace``).
-    Raises :class:`SwapIncomplete` for a failure after the atomic step; any other
-    exception means no target changed.
+    Then drops the staging databases and the ledger. Raises :class:`SwapIncomplete` for
+    a failure after the atomic step; any other exception means no target changed.
     """
     plan = _Plan()
     try:
@@ -321,12 +327,24 @@ def swap_in(
         raise
     try:
         _finish(conn, staging, plan, aside, recharset)
+        drop_staging(conn, staging)
     except pymysql.err.MySQLError as exc:
         raise SwapIncomplete(str(exc.args[-1])) from exc
+    except BaseException as exc:  # Ctrl-C, SIGTERM: the window is not rolled back
+        raise SwapIncomplete(f"interrupted ({type(exc).__name__})") from exc
+
+
+def roll_back(conn: Conn, staging: Staging) -> None:
+    """Drop the staging databases and the ledger, unless a target already carries this
+    restore's marker (a swap whose answer was lost): then raise :class:`SwapIncomplete`."""
+    for target in staging.names:
+        if marked_target(conn, target) == staging.backup:
+            raise SwapIncomplete(f"{target} already holds the new tables")
+    drop_staging(conn, staging)
 
 
 class SwapIncomplete(Exception):
-    """The new tables are in the targets, but recreating their other objects failed."""
+    """The new tables are in the targets, but finishing the swap failed (or was cut)."""
 
 
-__all__ = ["SwapIncomplete", "swap_in"]
+__all__ = ["SwapIncomplete", "roll_back", "swap_in"]

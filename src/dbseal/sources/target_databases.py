@@ -30,11 +30,10 @@ from dbseal.sources.staging import (
     Staging,
     begin_staging,
     discard_leftovers,
-    drop_staging,
     find_leftovers,
     marked_target,
 )
-from dbseal.sources.swap import swap_in
+from dbseal.sources.swap import roll_back, swap_in
 
 _T = TypeVar("_T")
 
@@ -144,17 +143,17 @@ class MysqlTargetDatabases:
         )
 
     def rollback(self, staging: Staging) -> None:
-        """Drop the staging databases and the ledger (no target was touched)."""
-        self._run("drop the staging databases", lambda c: drop_staging(c, staging))
+        """Drop the staging databases and the ledger (raises SwapIncomplete if the swap
+        happened after all)."""
+        self._run("drop the staging databases", lambda c: roll_back(c, staging))
 
     def commit(self, staging: Staging, existing: Sequence[str], recharset: Sequence[str]) -> None:
         """Move the staging databases into their targets, then drop them and the ledger."""
 
-        def run(conn: Conn) -> None:
-            swap_in(conn, staging, existing, recharset)
-            drop_staging(conn, staging)
-
-        self._run("move the restored databases into place", run)
+        self._run(
+            "move the restored databases into place",
+            lambda c: swap_in(c, staging, existing, recharset),
+        )
 
 
 __all__ = ["DatabaseContents", "MysqlTargetDatabases", "database_contents"]
