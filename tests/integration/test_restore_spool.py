@@ -11,12 +11,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from receiverkit import Pki, Serve, pki
 
 from conftest import DbsealUser, fetch, run_sql
 from dbseal.errors import SpoolNoSpace
@@ -24,10 +26,58 @@ from dbseal.ops.spool import SPOOL_MARGIN, Spool
 from dbseal.sandbox import MariaDBSandbox
 
 WAIT = 300.0
+FIXTURES = (pki,)  # the receiver tests' PKI fixture, used below
 
 
 def fingerprint(server: MariaDBSandbox, db: str) -> list[tuple[Any, ...]]:
     return fetch(server, f"SELECT COUNT(*), SUM(CRC32(CONCAT(id, ':', pad))) FROM `{db}`.big")
+
+
+def restore_cut_after_pass_1(
+    user: DbsealUser,
+    repo: str,
+    bid: str,
+    server: MariaDBSandbox,
+    spool_dir: Path,
+    stop_storage: Callable[[], object],
+    *extra: object,
+) -> tuple[int, str, str]:
+    """Run a restore; ``stop_storage()`` as soon as its apply phase starts; its outcome."""
+    proc = user.spawn(
+        "restore", "--repo", repo, bid, "--json", "--jobs", "1", "--spool-dir", spool_dir,
+        "--target", f"mysql://root@127.0.0.1:{server.port}",
+        "--target-password-file", user.password_file(server),
+        "--target-ssl-ca", server.ca_cert, "-i", user.identity, *extra,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    events = []
+    for line in proc.stderr:
+        if not line.startswith(b"{"):
+            pytest.fail(f"the restore failed first: {line!r} after {events}")
+        event = json.loads(line)
+        events.append(event)
+        if event.get("event") == "restore.phase" and event.get("label") == "restore":
+            stop_storage()  # the storage is gone before the apply pass reads anything
+            break
+    else:
+        pytest.fail(f"no apply phase: {events}")
+    out, err = proc.communicate(timeout=WAIT)
+    return proc.returncode, out.decode(), err.decode("utf-8", "replace")
+
+
+def check_restored(
+    rc: int,
+    out: str,
+    err: str,
+    source: MariaDBSandbox,
+    target: MariaDBSandbox,
+    db: str,
+    spool: Path,
+) -> None:
+    assert rc == 0, err
+    assert json.loads(out)["spooled"] is True
+    assert fingerprint(target, db) == fingerprint(source, db)
+    assert list(spool.iterdir()) == [], "the spool was not removed"
 
 
 @pytest.mark.mariadb
@@ -45,38 +95,51 @@ def test_s3_stopped_after_the_authenticate_pass_the_restore_completes(
     spool_dir.mkdir()
     user = DbsealUser(tmp_path / "home")
     run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
-    with moto_server_factory() as server:
-        boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(
-            Bucket="spooltest"
-        )
-        repo = f"s3://spooltest/repo?endpoint={server.url}&region=us-east-1&path_style=1"
-        user.run("init", repo, "-r", user.recipient).ok()
-        bid = user.good_backup(repo, mariadb, big_db)
-        target = f"mysql://root@127.0.0.1:{mariadb_restore.port}"
-        proc = user.spawn(
-            "restore", "--repo", repo, bid, "--json", "--jobs", "1", "--spool-dir", spool_dir,
-            "--target", target, "--target-password-file", user.password_file(mariadb_restore),
-            "--target-ssl-ca", mariadb_restore.ca_cert, "-i", user.identity,
-        )  # fmt: skip
-        assert proc.stderr is not None
-        events = []
-        for line in proc.stderr:
-            if not line.startswith(b"{"):
-                pytest.fail(f"the restore failed first: {line!r} after {events}")
-            event = json.loads(line)
-            events.append(event)
-            if event.get("event") == "restore.phase" and event.get("label") == "restore":
-                server.proc.kill()  # the storage is gone before the apply pass reads anything
-                server.proc.wait()
-                break
-        else:
-            pytest.fail(f"no apply phase: {events}")
-        out, err = proc.communicate(timeout=WAIT)
     try:
-        assert proc.returncode == 0, err
-        assert json.loads(out)["spooled"] is True
-        assert fingerprint(mariadb_restore, big_db) == fingerprint(mariadb, big_db)
-        assert list(spool_dir.iterdir()) == [], "the spool was not removed"
+        with moto_server_factory() as server:
+            boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(
+                Bucket="spooltest"
+            )
+            repo = f"s3://spooltest/repo?endpoint={server.url}&region=us-east-1&path_style=1"
+            user.run("init", repo, "-r", user.recipient).ok()
+            bid = user.good_backup(repo, mariadb, big_db)
+
+            def stop() -> None:
+                server.proc.kill()
+                server.proc.wait()
+
+            got = restore_cut_after_pass_1(user, repo, bid, mariadb_restore, spool_dir, stop)
+        check_restored(*got, mariadb, mariadb_restore, big_db, spool_dir)
+    finally:
+        run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
+
+
+@pytest.mark.mariadb
+def test_receiver_stopped_after_the_authenticate_pass_the_restore_completes(
+    pki: Pki,
+    tmp_path: Path,
+    mariadb: MariaDBSandbox,
+    mariadb_restore: MariaDBSandbox,
+    big_db: str,
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    user = DbsealUser(tmp_path / "home")
+    local = user.init()
+    bid = user.good_backup(local, mariadb, big_db)
+    run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
+    try:
+        with Serve(pki, local) as serve:
+            got = restore_cut_after_pass_1(
+                user,
+                serve.url(),
+                bid,
+                mariadb_restore,
+                spool_dir,
+                lambda: serve.stop(signal.SIGKILL),
+                *pki.args("alice"),
+            )
+        check_restored(*got, mariadb, mariadb_restore, big_db, spool_dir)
     finally:
         run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
 
