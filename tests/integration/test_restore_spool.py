@@ -13,7 +13,7 @@ import os
 import shutil
 import signal
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,16 @@ def check_restored(
     assert list(spool.iterdir()) == [], "the spool was not removed"
 
 
+@pytest.fixture
+def spool_dir(tmp_path: Path, mariadb_restore: MariaDBSandbox, big_db: str) -> Iterator[Path]:
+    """An empty spool directory; ``big_db`` is absent from the restore server before and after."""
+    run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    yield spool
+    run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
+
+
 @pytest.mark.mariadb
 def test_s3_stopped_after_the_authenticate_pass_the_restore_completes(
     moto_server_factory: Callable[[], contextlib.AbstractContextManager[Any]],
@@ -88,30 +98,25 @@ def test_s3_stopped_after_the_authenticate_pass_the_restore_completes(
     mariadb: MariaDBSandbox,
     mariadb_restore: MariaDBSandbox,
     big_db: str,
+    spool_dir: Path,
 ) -> None:
     import boto3
 
-    spool_dir = tmp_path / "spool"
-    spool_dir.mkdir()
     user = DbsealUser(tmp_path / "home")
-    run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
-    try:
-        with moto_server_factory() as server:
-            boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(
-                Bucket="spooltest"
-            )
-            repo = f"s3://spooltest/repo?endpoint={server.url}&region=us-east-1&path_style=1"
-            user.run("init", repo, "-r", user.recipient).ok()
-            bid = user.good_backup(repo, mariadb, big_db)
+    with moto_server_factory() as server:
+        boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(
+            Bucket="spooltest"
+        )
+        repo = f"s3://spooltest/repo?endpoint={server.url}&region=us-east-1&path_style=1"
+        user.run("init", repo, "-r", user.recipient).ok()
+        bid = user.good_backup(repo, mariadb, big_db)
 
-            def stop() -> None:
-                server.proc.kill()
-                server.proc.wait()
+        def stop() -> None:
+            server.proc.kill()
+            server.proc.wait()
 
-            got = restore_cut_after_pass_1(user, repo, bid, mariadb_restore, spool_dir, stop)
-        check_restored(*got, mariadb, mariadb_restore, big_db, spool_dir)
-    finally:
-        run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
+        got = restore_cut_after_pass_1(user, repo, bid, mariadb_restore, spool_dir, stop)
+    check_restored(*got, mariadb, mariadb_restore, big_db, spool_dir)
 
 
 @pytest.mark.mariadb
@@ -121,27 +126,22 @@ def test_receiver_stopped_after_the_authenticate_pass_the_restore_completes(
     mariadb: MariaDBSandbox,
     mariadb_restore: MariaDBSandbox,
     big_db: str,
+    spool_dir: Path,
 ) -> None:
-    spool_dir = tmp_path / "spool"
-    spool_dir.mkdir()
     user = DbsealUser(tmp_path / "home")
     local = user.init()
     bid = user.good_backup(local, mariadb, big_db)
-    run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
-    try:
-        with Serve(pki, local) as serve:
-            got = restore_cut_after_pass_1(
-                user,
-                serve.url(),
-                bid,
-                mariadb_restore,
-                spool_dir,
-                lambda: serve.stop(signal.SIGKILL),
-                *pki.args("alice"),
-            )
-        check_restored(*got, mariadb, mariadb_restore, big_db, spool_dir)
-    finally:
-        run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{big_db}`")
+    with Serve(pki, local) as serve:
+        got = restore_cut_after_pass_1(
+            user,
+            serve.url(),
+            bid,
+            mariadb_restore,
+            spool_dir,
+            lambda: serve.stop(signal.SIGKILL),
+            *pki.args("alice"),
+        )
+    check_restored(*got, mariadb, mariadb_restore, big_db, spool_dir)
 
 
 def test_a_spool_is_private_and_removed(tmp_path: Path) -> None:
