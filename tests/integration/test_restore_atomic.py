@@ -26,6 +26,7 @@ import pytest
 
 from conftest import DbsealUser, backed_up, databases_on, fetch, run_sql
 from dbseal.sandbox import MariaDBSandbox
+from dbseal.sources.staging import MARKER_TABLE
 
 pytestmark = pytest.mark.mariadb
 
@@ -279,3 +280,26 @@ def test_replace_moves_every_kind_of_object_and_drops_the_old_ones(
             assert leftover_databases(mariadb_restore) == []
         finally:
             run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{db}`")
+
+
+@pytest.mark.usefixtures("clean_target")
+def test_a_target_marked_by_an_unfinished_swap_is_reported_and_replaced(
+    big_backup: BigBackup, mariadb_restore: MariaDBSandbox
+) -> None:
+    """What a crash inside the swap's last step leaves: the new tables and the marker."""
+    occupy(mariadb_restore, big_backup.db)
+    run_sql(
+        mariadb_restore,
+        f"CREATE TABLE `{big_backup.db}`.{MARKER_TABLE} (backup VARCHAR(255))",
+        (f"INSERT INTO `{big_backup.db}`.{MARKER_TABLE} VALUES (%s)", ["20260101T000000Z-cut"]),
+    )
+    line = big_backup.user.restore(big_backup.repo, big_backup.backup, mariadb_restore).error(43)
+    assert (
+        f"database {big_backup.db} was left by an incomplete restore of 20260101T000000Z-cut"
+        in line
+    )
+    assert "--replace" in line
+    big_backup.user.restore(big_backup.repo, big_backup.backup, mariadb_restore, "--replace").ok()
+    restored_ok(big_backup, mariadb_restore)
+    tables = {str(r[0]) for r in fetch(mariadb_restore, f"SHOW FULL TABLES FROM `{big_backup.db}`")}
+    assert tables == {"big"}, "the marker or an old object survived --replace"
