@@ -222,13 +222,19 @@ def test_replace_moves_every_kind_of_object_and_drops_the_old_ones(
     """The swap recreates triggers, views, routines and events in the target, and nothing
     of the old contents (a table, a view, a procedure the backup lacks) survives."""
     db = f"dbseal_objs_{uuid.uuid4().hex[:8]}"
+    other = f"{db}_b"  # a view of db uses a view of this one
     with backed_up(
         tmp_path,
         mariadb,
-        [db],
+        [db, other],
+        f"CREATE DATABASE `{other}`",
+        f"CREATE TABLE `{other}`.bt (x INT)",
+        f"INSERT INTO `{other}`.bt VALUES (7)",
+        f"CREATE VIEW `{other}`.bv AS SELECT x FROM `{other}`.bt",
         f"CREATE DATABASE `{db}`",
         f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)",
         f"CREATE TABLE `{db}`.log (id INT)",
+        f"CREATE TABLE `{db}`.child (id INT, FOREIGN KEY (id) REFERENCES `{db}`.t (id))",
         f"CREATE TRIGGER `{db}`.tr AFTER INSERT ON `{db}`.t FOR EACH ROW "
         f"INSERT INTO `{db}`.log VALUES (NEW.id)",
         f"INSERT INTO `{db}`.t VALUES (1, 10), (2, 20)",
@@ -237,6 +243,7 @@ def test_replace_moves_every_kind_of_object_and_drops_the_old_ones(
         f"CREATE FUNCTION `{db}`.twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2",
         f"CREATE PROCEDURE `{db}`.p() SELECT COUNT(*) FROM t",
         f"CREATE EVENT `{db}`.e ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM `{db}`.log",
+        f"CREATE VIEW `{db}`.cross_db AS SELECT x FROM `{other}`.bv",
     ) as (user, repo, bid):
         try:
             run_sql(
@@ -249,7 +256,15 @@ def test_replace_moves_every_kind_of_object_and_drops_the_old_ones(
             )
             user.restore(repo, bid, mariadb_restore, "--replace").ok()
             tables = {str(r[0]) for r in fetch(mariadb_restore, f"SHOW FULL TABLES FROM `{db}`")}
-            assert tables == {"t", "log", "doubled", "top"}
+            assert tables == {"t", "log", "child", "doubled", "top", "cross_db"}
+            assert fetch(mariadb_restore, f"SELECT x FROM `{db}`.cross_db") == [(7,)]
+            fks = fetch(
+                mariadb_restore,
+                "SELECT UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME FROM "
+                "information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s",
+                db,
+            )
+            assert fks == [(db, "t")], "the foreign key does not point into the target"
             run_sql(mariadb_restore, f"INSERT INTO `{db}`.t VALUES (3, 30)")  # the trigger fires
             assert fetch(mariadb_restore, f"SELECT id FROM `{db}`.log ORDER BY id") == [
                 (1,),
@@ -279,7 +294,11 @@ def test_replace_moves_every_kind_of_object_and_drops_the_old_ones(
             assert views and not any("dbseal_stage_" in str(v[0]) for v in views)
             assert leftover_databases(mariadb_restore) == []
         finally:
-            run_sql(mariadb_restore, f"DROP DATABASE IF EXISTS `{db}`")
+            run_sql(
+                mariadb_restore,
+                f"DROP DATABASE IF EXISTS `{db}`",
+                f"DROP DATABASE IF EXISTS `{other}`",
+            )
 
 
 @pytest.mark.usefixtures("clean_target")

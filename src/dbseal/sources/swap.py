@@ -160,14 +160,15 @@ def _session(conn: Conn) -> Iterator[pymysql.cursors.Cursor]:
                 cur.execute("SET SESSION sql_mode = %s, time_zone = %s", saved)
 
 
-def create_all(conn: Conn, db: str, defs: Sequence[Definition], names: dict[str, str]) -> None:
-    """Create ``defs`` in ``db``; a view that needs a later view is retried after it."""
-    conn.select_db(db)
+def create_all(conn: Conn, defs: Sequence[tuple[str, Definition]], names: dict[str, str]) -> None:
+    """Create each ``(database, definition)``; a view that needs a view not created yet
+    (in any of the databases) is retried after the others."""
     pending = list(defs)
     with _session(conn) as cur:
         while pending:
-            failed: list[tuple[Definition, pymysql.err.MySQLError]] = []
-            for d in pending:
+            failed: list[tuple[tuple[str, Definition], pymysql.err.MySQLError]] = []
+            for db, d in pending:
+                conn.select_db(db)
                 cur.execute("SET SESSION sql_mode = %s", (d.sql_mode,))
                 if d.time_zone:
                     cur.execute("SET SESSION time_zone = %s", (d.time_zone,))
@@ -176,10 +177,10 @@ def create_all(conn: Conn, db: str, defs: Sequence[Definition], names: dict[str,
                 except pymysql.err.MySQLError as exc:
                     if d.kind != "VIEW":
                         raise
-                    failed.append((d, exc))
+                    failed.append(((db, d), exc))
             if len(failed) == len(pending):
                 raise failed[0][1]
-            pending = [d for d, _ in failed]
+            pending = [item for item, _ in failed]
 
 
 @dataclass
@@ -271,11 +272,11 @@ def _finish(
                 cur.execute(f"DROP {kind} IF EXISTS {q}.{quote_ident(r)}")
             for e in old.events:
                 cur.execute(f"DROP EVENT IF EXISTS {q}.{quote_ident(e)}")
-        create_all(conn, target, plan.triggers[target], names)
+        create_all(conn, [(target, d) for d in plan.triggers[target]], names)
         for table, column, default in plan.defaults[target]:
             _set_default(conn, target, table, column, _renamed(default, names))
-    for target in names:  # views may use other targets' views: all tables first, then these
-        create_all(conn, target, plan.others[target], names)
+    # views may use other targets' views: every target's tables first, then these
+    create_all(conn, [(t, d) for t in names for d in plan.others[t]], names)
     with conn.cursor() as cur:
         for target, stage in names.items():
             if target in recharset:
