@@ -377,14 +377,15 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument(
         "--replace",
         action="store_true",
-        help="DESTROYS the current contents of every target database that exists: drops it and "
-        "recreates it from the backup (without it, a database that exists and is not empty is "
-        "refused)",
+        help="DESTROYS the current contents of every target database that exists: replaces them "
+        "with the backup's once the new copy is complete (without it, a database that exists "
+        "and is not empty is refused); also removes what an incomplete restore left",
     )
     p.add_argument(
         "--no-verify-first",
         action="store_true",
-        help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",
+        help="stream in one pass (faster; a damaged backup is then detected only after part was "
+        "applied to the staging copy; the target still stays as it was)",
     )
     p.add_argument(
         "--allow-failed", action="store_true", help="restore a backup recorded as failed"
