@@ -24,6 +24,7 @@ STAGE_PREFIX = "dbseal_stage_"
 LEDGER_PREFIX = "dbseal_restore_"
 LEDGER_TABLE = "incomplete"
 MARKER_TABLE = "dbseal_incomplete_restore"  # in a target while the swap runs
+_UNREADABLE = (1044, 1049, 1142, 1146)  # access denied, no such database, denied, no such table
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,18 @@ def find_leftovers(conn: Conn, targets: Sequence[str]) -> list[Leftover]:
 def marked_target(conn: Conn, name: str) -> str | None:
     """The backup id in ``name``'s marker table (a swap that did not finish), or None."""
     with conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (name, MARKER_TABLE),
+        )
+        if cur.fetchone() is None:
+            return None
         try:
             cur.execute(f"SELECT backup FROM {quote_ident(name)}.{MARKER_TABLE} LIMIT 1")
-        except pymysql.err.ProgrammingError:
-            return None
+        except pymysql.err.MySQLError as exc:
+            if exc.args[0] in _UNREADABLE:
+                return "an unknown backup"
+            raise
         row = cur.fetchone()
     return str(row[0]) if row else "an unknown backup"
 
