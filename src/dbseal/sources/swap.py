@@ -9,12 +9,12 @@ every table is renamed or none is. :func:`swap_in` does, for all targets at once
    call a staging sequence's ``nextval()`` (such a table cannot be opened once the sequence
    has moved). A target that does not exist
    is created (the backup's character set and collation, no ``IF NOT EXISTS``).
-2. (**the atomic step**) one ``RENAME TABLE`` moves each target's current tables and
-   sequences aside inside the target (``dbseal_old_<run>_<n>``; their triggers follow),
+2. (**the atomic step**) one ``RENAME TABLE`` moves each target's current tables,
+   sequences and views aside inside the target (``dbseal_old_<run>_<n>``; triggers follow),
    every staging table and sequence into its target, and a marker table
    (:data:`~dbseal.sources.staging.MARKER_TABLE`, naming the backup) into each target.
-3. (**after**; the window) drops the tables moved aside and the targets' old views,
-   routines and events; creates the new triggers, views (definitions rewritten from the
+3. (**after**; the window) drops what was moved aside and the targets' old routines and
+   events; creates the new triggers, views (definitions rewritten from the
    staging names to the targets'), routines and events; sets the ``nextval()`` column
    defaults dropped in step 1 again, on the targets' sequences; gives a replaced target the backup's character
    set; drops the marker tables. A failure or a crash in this window leaves the new
@@ -236,16 +236,20 @@ def _create_targets(conn: Conn, staging: Staging, plan: _Plan) -> None:
                 plan.created.append(target)
 
 
-def _atomic_rename(conn: Conn, staging: Staging, plan: _Plan, run: str) -> dict[str, list[str]]:
+def _atomic_rename(
+    conn: Conn, staging: Staging, plan: _Plan, run: str
+) -> dict[str, list[tuple[str, str]]]:
+    """The one ``RENAME TABLE``; returns, per target, what was moved aside (kind, name)."""
     moves: list[str] = []
-    aside: dict[str, list[str]] = {}
+    aside: dict[str, list[tuple[str, str]]] = {}
     for target, stage in staging.names.items():
         q_target, q_stage = quote_ident(target), quote_ident(stage)
         old = plan.old.get(target, Contents())
-        aside[target] = [f"dbseal_old_{run}_{i}" for i in range(len(old.tables))]
+        olds = [("TABLE", t) for t in old.tables] + [("VIEW", v) for v in old.views]
+        aside[target] = [(kind, f"dbseal_old_{run}_{i}") for i, (kind, _) in enumerate(olds)]
         moves += [
-            f"{q_target}.{quote_ident(t)} TO {q_target}.{quote_ident(a)}"
-            for t, a in zip(old.tables, aside[target], strict=True)
+            f"{q_target}.{quote_ident(name)} TO {q_target}.{quote_ident(a)}"
+            for (_, name), (_, a) in zip(olds, aside[target], strict=True)
         ]
         moves += [
             f"{q_stage}.{quote_ident(t)} TO {q_target}.{quote_ident(t)}"
@@ -257,17 +261,19 @@ def _atomic_rename(conn: Conn, staging: Staging, plan: _Plan, run: str) -> dict[
 
 
 def _finish(
-    conn: Conn, staging: Staging, plan: _Plan, aside: dict[str, list[str]], recharset: Sequence[str]
+    conn: Conn,
+    staging: Staging,
+    plan: _Plan,
+    aside: dict[str, list[tuple[str, str]]],
+    recharset: Sequence[str],
 ) -> None:
     names = staging.names
     for target in names:
         q = quote_ident(target)
         old = plan.old.get(target, Contents())
         with conn.cursor() as cur:
-            for t in aside[target]:
-                cur.execute(f"DROP TABLE {q}.{quote_ident(t)}")
-            for v in old.views:
-                cur.execute(f"DROP VIEW IF EXISTS {q}.{quote_ident(v)}")
+            for kind, name in aside[target]:
+                cur.execute(f"DROP {kind} {q}.{quote_ident(name)}")
             for kind, r in old.routines:
                 cur.execute(f"DROP {kind} IF EXISTS {q}.{quote_ident(r)}")
             for e in old.events:
