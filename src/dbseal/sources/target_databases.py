@@ -153,6 +153,7 @@ class MysqlTargetDatabases:
         self._run(
             "move the restored databases into place",
             lambda c: swap_in(c, staging, existing, recharset),
+            hint="the message names what the server refused; nothing was moved into the targets",
         )
 
 
