@@ -28,6 +28,9 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- SecretPermissions
     +-- InvalidKeySpec (11)
     +-- KeyringError (13)
+    |   +-- KeyringLocked (17)
+    |   +-- KeyWithdrawn
+    |   +-- KeyInUse (28)
     +-- StorageError (14)
     |   +-- ObjectNotFound
     |   +-- ObjectExists
@@ -40,6 +43,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- RepositoryNeedsAttention (35)
     +-- PolicyViolation (16)
     +-- LockHeld (19)
+    +-- LockLost (46)
+    +-- PrunePartial (44)
     +-- IntegrityFailure (30)
     +-- DataMismatch (31)
     +-- CheckNotRun (32)
@@ -51,6 +56,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
     +-- TargetNotEmpty (27)
+    +-- OldReferences (39)
     +-- KmsError (40)
     +-- Interrupted (130)
 
@@ -208,6 +214,26 @@ class KeyringError(DbsealError):
     hint = "create one with `dbseal keys init`, and check `dbseal keys list`"
 
 
+class KeyringLocked(KeyringError):
+    exit_code = 17
+    summary = "another dbseal process kept the keyring locked for too long"
+    hint = "wait for the other `dbseal keys` command to finish, then run this one again"
+
+
+class KeyWithdrawn(KeyringError):
+    summary = "a keyring key a backup sealed for was retired or destroyed while it ran"
+    hint = "the backup is recorded as failed; run it again (it seals for the newest active version)"
+
+
+class KeyInUse(KeyringError):
+    exit_code = 28
+    summary = "a running backup seals for this key version"
+    hint = (
+        "wait for the backup to finish; if it died, its announcement goes stale by itself "
+        "(docs/design.md, in-flight backups)"
+    )
+
+
 class StorageError(DbsealError):
     exit_code = 14
     summary = "the repository storage failed"
@@ -325,7 +351,33 @@ class KeyDestroyed(NoMatchingKey):
 class LockHeld(DbsealError):
     exit_code = 19
     summary = "the repository is locked by another pruning process"
-    hint = "wait for it to finish; a lock whose holder died expires by itself"
+    hint = (
+        "wait for it to finish; the lock of a holder that died is taken over by the next "
+        "prune (at once on the same host, after the lock timeout elsewhere; docs/operations.md)"
+    )
+
+
+class LockLost(DbsealError):
+    exit_code = 46
+    summary = "prune stopped: its repository lock was broken or could not be refreshed"
+    hint = (
+        "another prune may be running; check `dbseal repo check`, then run forget again "
+        "(what was already deleted stays deleted, nothing else was touched)"
+    )
+
+
+class PrunePartial(DbsealError):
+    """`dbseal forget` removed what it could; some backups it would remove are still there."""
+
+    exit_code = 44
+    summary = (
+        "forget/prune: some backups the policy drops could not be deleted (S3 Object Lock "
+        "retention, or the store refused); the report lists them"
+    )
+    hint = (
+        "backups under Object Lock are deleted by a later run once their retention date "
+        "passes; for a refused delete, check the store's permissions and run forget again"
+    )
 
 
 class SandboxError(DbsealError):
@@ -399,6 +451,21 @@ class IncompleteRestoreFound(DbsealError):
         "rerun the restore with --replace: it removes what the incomplete restore left "
         "and restores the backup in full"
     )
+
+
+class OldReferences(DbsealError):
+    exit_code = 39
+    summary = "a renamed restore would leave objects that still name a renamed database"
+    hint = (
+        "fix those objects in the source (or after the restore), or pass --allow-old-references "
+        "to restore them as they are"
+    )
+
+
+class AccountsNotRestored(RestoreFailed):
+    exit_code = 37
+    summary = "restore: the databases were restored, but some of the backup's accounts were not"
+    hint = "the message names the first statement the target refused; create those accounts by hand"
 
 
 class KmsError(DbsealError):

@@ -326,7 +326,9 @@ SCENARIOS: dict[str, tuple[int, Callable[[Ctx], Args]]] = {
     ),
     "payload-flipped": (6, lambda c: _unseal(c, c.file("p", _flip(c.good.read_bytes(), -200)))),
     "trailer-flipped": (6, lambda c: _unseal(c, c.file("r", _flip(c.good.read_bytes(), -1)))),
-    "truncated": (7, lambda c: _unseal(c, c.file("cut", c.good.read_bytes()[:-1]))),
+    "truncated": (7, lambda c: _unseal(c, c.file("cut", c.good.read_bytes()[:-100]))),
+    # a cut inside the trailer leaves a complete payload: a damaged trailer (format.md 4.3)
+    "trailer-cut": (6, lambda c: _unseal(c, c.file("cut1", c.good.read_bytes()[:-1]))),
     "missing-input": (8, lambda c: _unseal(c, c.dir / "no-such.dbseal")),
     "output-dir-missing": (
         9,

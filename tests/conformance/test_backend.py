@@ -183,3 +183,24 @@ def test_clean_leftovers_keeps_young_incomplete_writes(tmp_path: Path) -> None:
     assert b.clean_leftovers() == 0 and tmp.exists()
     os.utime(tmp, (0, 0))
     assert b.clean_leftovers() == 1 and not tmp.exists()
+
+
+def test_in_flight_announcements(backend: Backend) -> None:
+    """A running backup's announcement: created, refreshed (overwritten), withdrawn."""
+    import time
+
+    from dbseal.catalog.inflight import Announcement, InFlight, inflight_handle, users_of
+
+    ref = ("ab" * 16, "backup", 3)
+    keys = [{"keyring_id": ref[0], "key": ref[1], "version": ref[2]}]
+    bid = "20260101T000000Z-0000cafe"
+    with InFlight(backend, bid, keys, refresh_s=0.05) as running:
+        assert [a.backup_id for a in users_of(backend, ref)] == [bid]
+        deadline = time.monotonic() + 30
+        while True:
+            doc = Announcement.decode(backend.get(inflight_handle(bid)))
+            if doc is not None and doc.refreshed != running.ann.started:
+                break
+            assert time.monotonic() < deadline, "never refreshed"
+            time.sleep(0.05)
+    assert backend.list("inflight") == [] and users_of(backend, ref) == []

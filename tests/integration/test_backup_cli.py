@@ -321,7 +321,7 @@ def test_json_output(user: DbsealUser, mariadb: MariaDBSandbox, small_db: str) -
     repo = user.init()
     res = user.backup(repo, mariadb, small_db, extra=["--json"]).ok()
     result = json.loads(res.stdout)  # exactly one JSON document on stdout
-    assert result == {"id": result["id"], "status": "ok", "reasons": []}
+    assert result == {"id": result["id"], "status": "ok", "reasons": [], "storage_retries": 0}
     events = [json.loads(line) for line in res.stderr.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "backup.start" and kinds[-1] == "backup.end" and "progress" in kinds

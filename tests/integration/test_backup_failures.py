@@ -383,3 +383,36 @@ def test_failed_backup_with_json(
     failed = recorded_failure(user, repo, good, line)
     assert end["id"] == failed["id"]
     assert any("access denied" in r for r in end["reasons"])
+
+
+def test_failure_after_the_data_object_leaves_nothing_behind(
+    user: DbsealUser,
+    mariadb: MariaDBSandbox,
+    small_db: str,
+    world_traversable_dir: Path,
+) -> None:
+    """The data object is written, then the log cannot be: the backup removes what it wrote."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run dbseal as the user nobody")
+    shared = world_traversable_dir
+    repo = user.init(shared / "repo")
+    good = user.good_backup(repo, mariadb, small_db)
+    for path in [repo, *repo.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    os.chown(repo / "logs", 0, 0)  # nobody may write everything but the logs
+    (repo / "logs").chmod(0o755)
+    password = Path(shutil.copy(user.password_file(mariadb), shared / "nobody.pw"))
+    os.chown(password, NOBODY, NOBODY)
+    ca = Path(shutil.copy(mariadb.ca_cert, shared / "ca.pem"))
+    ca.chmod(0o644)
+    args = [
+        "backup", "--repo", repo, "--source", f"mysql://root@127.0.0.1:{mariadb.port}/{small_db}",
+        "--password-file", password, "--ssl-ca", ca,
+    ]  # fmt: skip
+
+    line = user.run(*args, as_nobody=True, cwd=shared).error(9)
+    assert "cannot write" in line and "Permission denied" in line
+    nothing_recorded(user, repo, good)
+    assert sorted(p.name for p in (repo / "envelopes").iterdir()) == [f"{good}.env"]
+    report = user.run("repo", "check", "--repo", repo, "--json").ok().json()
+    assert report["clean"], report

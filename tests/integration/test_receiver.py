@@ -39,6 +39,7 @@ from dbseal.sandbox import MariaDBSandbox
 from dbseal.server import wire
 from dbseal.storage import Handle, LocalBackend
 from dbseal.storage.remote import RemoteBackend, client_context
+from dbseal.storage.retry import Retrier, RetryPolicy
 
 __all__ = ["pki"]  # the shared module-scoped fixture, imported so that pytest finds it
 
@@ -145,7 +146,8 @@ with backend.writer(Handle("data", "killed.dbseal")) as fh:
 
 def test_a_client_killed_mid_upload_leaves_nothing(pki: Pki, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    with receiver(pki, repo) as (r, events):
+    # an upload in parts waits resume_timeout for its client to come back, then goes
+    with receiver(pki, repo, resume_timeout=1.0) as (r, events):
         f = pki.files("alice")
         client = subprocess.Popen(
             [
@@ -209,7 +211,8 @@ def test_the_receiver_killed_mid_upload_leaves_no_visible_object(pki: Pki, tmp_p
     repo = tmp_path / "repo"
     errors: list[BaseException] = []
     with Serve(pki, repo) as serve:
-        backend = remote(serve.port, pki.files("alice"))
+        url = f"dbseal+tls://127.0.0.1:{serve.port}"  # a short retry budget: the receiver is gone
+        backend = RemoteBackend.from_url(url, pki.files("alice"), Retrier(RetryPolicy(budget_s=2)))
         backend.prepare()
 
         def stream() -> None:
@@ -276,6 +279,28 @@ def test_append_only_refuses_delete_and_overwrite(pki: Pki, tmp_path: Path) -> N
             ("overwrite", "envelope/new.env"),
             ("clean-leftovers", "-"),
         ]
+
+
+def test_append_only_lets_a_backup_refresh_and_withdraw_its_announcement(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """In-flight announcements are the one kind an append-only receiver lets clients change."""
+    from dbseal.catalog.inflight import Announcement, InFlight, inflight_handle, live_announcements
+
+    with receiver(pki, tmp_path / "repo", append_only=True) as (r, events):
+        b = remote(r.address[1], pki.files("alice"))
+        b.prepare()
+        bid = "20260101T000000Z-0000beef"
+        with InFlight(b, bid, [], refresh_s=0.05) as running:
+            assert [a.backup_id for a in live_announcements(b)] == [bid]
+
+            def refreshed() -> bool:
+                doc = Announcement.decode(b.get(inflight_handle(bid)))
+                return doc is not None and doc.refreshed != running.ann.started
+
+            wait_until(refreshed, "a refreshed announcement")
+        assert b.list("inflight") == []
+        assert events.of("receiver.denied") == []
 
 
 # -- several clients, big objects --------------------------------------------------------------

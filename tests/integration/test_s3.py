@@ -33,7 +33,7 @@ from dbseal.errors import (
     UsageError,
 )
 from dbseal.storage import Handle, open_backend
-from dbseal.storage.retry import RetryingBackend
+from dbseal.storage.retry import Retrier, RetryingBackend, RetryPolicy
 from dbseal.storage.s3 import S3Backend
 
 MIB = 1 << 20
@@ -426,10 +426,10 @@ def test_an_unreachable_endpoint_is_transient_and_retried(s3: S3Place) -> None:
         dead.stat(Handle("manifest", "m.json"))
     assert got.value.exit_code == 45
     waits: list[float] = []
-    wrapped = RetryingBackend(dead, attempts=3, sleep=waits.append)
+    retrier = Retrier(RetryPolicy(budget_s=3.0, base_s=1.0), sleep=waits.append, rng=lambda: 1.0)
     with pytest.raises(StorageUnavailable):
-        wrapped.list("manifest")
-    assert len(waits) == 2
+        RetryingBackend(dead, retrier).list("manifest")
+    assert waits == [1.0, 2.0] and retrier.count == 2
 
 
 def test_a_plain_http_endpoint_from_the_environment_is_refused(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import stat
+import tempfile
 from pathlib import Path
 
 import pymysql
@@ -157,3 +160,38 @@ def test_missing_binaries_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with pytest.raises(SandboxError, match="mariadb-install-db and mariadbd not found"):
         MariaDBSandbox(parent_dir=tmp_path).start()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sandbox_never_touches_the_hosts_tmpdir(
+    mariadb_binaries: tuple[str, str], tmp_path: Path
+) -> None:
+    """A starting mariadbd deletes every ``#sql*`` file in its tmpdir: the bootstrap of
+    mariadb-install-db must use the sandbox's own, or a throwaway verify server would
+    delete the temporary tables of real servers (and of other sandboxes) using /tmp."""
+    canary = Path(tempfile.gettempdir()) / f"#sql-dbseal-canary-{os.getpid()}.frm"
+    canary.write_bytes(b"a real server's temporary table")
+    try:
+        db = MariaDBSandbox(parent_dir=tmp_path, ready_timeout=0)
+        with pytest.raises(SandboxError, match="did not answer"):  # installed, then stopped
+            db.start()
+        assert canary.exists()
+    finally:
+        canary.unlink(missing_ok=True)
+
+
+def test_parallel_sandboxes_install_cleanly(
+    mariadb_binaries: tuple[str, str], tmp_path: Path
+) -> None:
+    def install(i: int) -> str:
+        db = MariaDBSandbox(parent_dir=tmp_path, ready_timeout=0)
+        try:
+            db.start()
+        except SandboxError as exc:
+            return exc.message.splitlines()[0]
+        finally:
+            db.stop()
+        return "started"
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(install, range(6)))
+    assert all("did not answer" in r or r == "started" for r in results), results

@@ -10,6 +10,7 @@ Layout (local backend; other backends use the same names as keys)::
     secrets/<NAME>.dbseal       sealed credentials (`dbseal secret set`)
     verifications/<ID>/<TS>.json  verification records (append-only)
     locks/                      only pruning takes a lock
+    inflight/<ID>.json          a running backup's announcement (catalog/inflight.py)
 
 Backup ids are ``YYYYMMDDTHHMMSSZ-<8 hex>``: they sort by time and are unique
 across hosts, so many hosts can write into one repository without a shared

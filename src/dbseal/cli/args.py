@@ -102,27 +102,12 @@ def add_mysql_options(p: argparse.ArgumentParser, prefix: str, what: str) -> Non
 
 
 # Commands with a JSON result (--json); every other command still takes -q/--quiet.
-JSON_COMMANDS = {
-    "inspect",
-    "list",
-    "show",
-    "backup",
-    "restore",
-    "verify",
-    "init",
-    "repo check",
-    "keys list",
-    "keys status",
-    "secret list",
-    "secret set",
-    "serve",
-}
 # Commands whose standard output is data or a key, never muted by -q.
 DATA_COMMANDS = {"keygen", "seal", "unseal", "keys export", "serve"}
 
 
 def add_output_options(parser: argparse.ArgumentParser, name: str = "") -> None:
-    """--json (where a command has a JSON result) and -q/--quiet on every command."""
+    """--json and -q/--quiet on every command."""
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
         for cmd, sub in action.choices.items():
@@ -130,7 +115,7 @@ def add_output_options(parser: argparse.ArgumentParser, name: str = "") -> None:
     if subs:
         return
     have = parser._option_string_actions
-    if name in JSON_COMMANDS and "--json" not in have:
+    if "--json" not in have:
         parser.add_argument(
             "--json",
             action="store_true",

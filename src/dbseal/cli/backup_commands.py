@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 from typing import Any
@@ -20,7 +21,14 @@ from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
 from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.retries import StorageRetries
 from dbseal.monitoring.sizes import human_size
+from dbseal.ops.accounts import (
+    accounts_lines,
+    accounts_tap,
+    raise_if_accounts_failed,
+    restore_accounts,
+)
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import RestoreOptions, restore_backup
 from dbseal.ops.restore_target import Selection
@@ -80,29 +88,48 @@ def cmd_backup(args: argparse.Namespace) -> int:
         warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
         checksum_max_bytes=repo.config.policy.checksum_max_bytes,
         table_checksum=repo.config.policy.table_checksum,  # type: ignore[arg-type]
+        accounts=_accounts_choice(args.accounts),
+        exclude_databases=tuple(args.exclude_database or ()),
+        exclude_tables=tuple(args.exclude_table or ()),
     )
     source = MysqldumpSource(target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
+    reporter = make_reporter(args)
+    retries = StorageRetries(reporter, repo.backend)
     # A failure's error carries the failed manifest: with --json, main prints its id and reasons.
     manifest = run_backup(
-        repo, source, recipients, codec, make_reporter(args), getattr(args, "backup_name", None)
+        repo, source, recipients, codec, reporter, getattr(args, "backup_name", None)
     )
     if args.json:
         print(
             json.dumps(
-                {"id": manifest["id"], "status": manifest["status"], "reasons": manifest["reasons"]}
+                {
+                    "id": manifest["id"],
+                    "status": manifest["status"],
+                    "reasons": manifest["reasons"],
+                    "storage_retries": retries.count,
+                }
             )
         )
     else:
         sizes = manifest["sizes"]
         print(
             f"backup {manifest['id']} {manifest['status']}: {human_size(sizes['raw'])} dumped, "
-            f"{human_size(sizes['stored'])} stored, {manifest['duration_s']} s"
+            f"{human_size(sizes['stored'])} stored, {manifest['duration_s']} s{retries.summary()}"
         )
         for reason in manifest["reasons"]:
             print(f"  warning: {reason}")
     return 0
+
+
+def _accounts_choice(value: object) -> bool | None:
+    """--accounts / --no-accounts, or ``accounts = true|false`` from dbseal.toml; None: default."""
+    if value in ("yes", True):
+        return True
+    if value in ("no", False):
+        return False
+    return None
 
 
 def _rename_map(items: list[str] | None) -> dict[str, str]:
@@ -142,12 +169,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
         )
     password = _password(args, "target-", None)
     identities = identities_from_args(args)
+    reporter = make_reporter(args)
+    retries = StorageRetries(reporter, repo.backend)
+    tap = accounts_tap(repo.manifest(bid), bid, None) if args.accounts else None
     result = restore_backup(
         repo,
         bid,
         identities,
         lambda: client_sink(target, password, args.jobs),
-        Selection(rename, only),
+        Selection(
+            rename,
+            only,
+            keep_events_enabled=args.keep_events_enabled,
+            allow_old_references=args.allow_old_references,
+        ),
         MysqlTargetDatabases(target, password),
         RestoreOptions(
             replace=args.replace,
@@ -156,23 +191,31 @@ def cmd_restore(args: argparse.Namespace) -> int:
             spool=not args.no_spool and not isinstance(repo.backend, LocalBackend),
             spool_dir=args.spool_dir,
         ),
-        reporter=make_reporter(args),
+        reporter=reporter,
+        tap=tap.around if tap is not None else None,
     )
+    applied = restore_accounts(target, password, tap.accounts) if tap is not None else None
+    if applied is not None:
+        result["accounts"] = dataclasses.asdict(applied)
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps({**result, "storage_retries": retries.count}, default=str))
     else:
-        print(_restore_summary(result, verified=not args.no_verify_first))
+        print(_restore_summary(result, not args.no_verify_first, retries.summary()))
+        for line in accounts_lines(applied) if applied is not None else []:
+            print(f"  {line}")
+    if applied is not None:
+        raise_if_accounts_failed(bid, applied)
     return 0
 
 
-def _restore_summary(result: dict[str, Any], verified: bool) -> str:
+def _restore_summary(result: dict[str, Any], verified: bool, retried: str = "") -> str:
     spooled = " (sealed data spooled locally)" if result.get("spooled") else ""
     first = (
         f"authenticated first{spooled} in {result['authenticate_s']} s, "
         if verified
         else "not authenticated first (--no-verify-first), "
     )
-    line = f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s"
+    line = f"restored backup {result['id']}: {human_size(result['bytes'])}; {first}applied in {result['apply_s']} s{retried}"
     labels = (
         ("created", "created"),
         ("replaced", "replaced (old contents dropped)"),
@@ -181,6 +224,16 @@ def _restore_summary(result: dict[str, Any], verified: bool) -> str:
     for key, label in labels:
         if result.get(key):
             line += f"\n  {label}: {', '.join(result[key])}"
+    if result.get("disabled_events"):
+        line += (
+            f"\n  disabled {len(result['disabled_events'])} event(s) in the renamed copy so it "
+            f"does not run the source's jobs: {', '.join(result['disabled_events'])} "
+            "(--keep-events-enabled keeps them enabled)"
+        )
+    if result.get("old_references"):
+        line += "\n  warning: still naming a renamed database (allowed): " + ", ".join(
+            result["old_references"]
+        )
     return line
 
 

@@ -17,6 +17,7 @@ from dbseal.cli.keyargs import (
     open_keyring,
     recipients_from_args,
 )
+from dbseal.cli.output import emit
 from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
 from dbseal.crypto.keyring import Keyring
@@ -80,10 +81,20 @@ def cmd_keygen(args: argparse.Namespace) -> int:
             )
         with _output(args.output, True) as fh:
             fh.write(text)
-        print(ident.recipient().encode())
+        recipient = ident.recipient().encode()
+        emit(args, {"recipient": recipient, "identity_file": args.output}, recipient)
     else:
+        if getattr(args, "json", False):
+            raise UsageError("--json needs -o FILE", hint="without -o the identity is the output")
         sys.stdout.buffer.write(text)
     return 0
+
+
+def _needs_output(args: argparse.Namespace) -> None:
+    if getattr(args, "json", False) and not args.output:
+        raise UsageError(
+            "--json needs -o FILE", hint="without -o the standard output carries the data"
+        )
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
@@ -95,13 +106,17 @@ def cmd_seal(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise UsageError(f"invalid --label {kv!r}", hint="write --label KEY=VALUE")
         label[key] = value
+    _needs_output(args)
     with _input(args.input) as src, _output(args.output, False) as out:
         seal_stream(src, out, recipients, codec, label)
+    if args.json:
+        emit(args, {"output": args.output, "bytes": os.path.getsize(args.output)}, "")
     return 0
 
 
 def cmd_unseal(args: argparse.Namespace) -> int:
     identities = identities_from_args(args)
+    _needs_output(args)
     with _input(args.input) as src:
         _header, plain = open_sealed(src, identities)
         with _output(args.output, True) as out:
@@ -113,6 +128,8 @@ def cmd_unseal(args: argparse.Namespace) -> int:
                 writer.abort()
                 raise
             writer.close()
+    if args.json:
+        emit(args, {"output": args.output, "bytes": os.path.getsize(args.output)}, "")
     return 0
 
 
@@ -159,7 +176,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_keys_init(args: argparse.Namespace) -> int:
     src = secret_source(args, "keyring-passphrase", KEYRING_PASSPHRASE_ENV)
     ring = Keyring.init(args.keyring, src.get("keyring passphrase", confirm=True), args.key)
-    print(f"created keyring {ring.keyring_id.hex()} in {args.keyring} with key {args.key}:1")
+    emit(
+        args,
+        {"keyring_id": ring.keyring_id.hex(), "keyring": args.keyring, "key": f"{args.key}:1"},
+        f"created keyring {ring.keyring_id.hex()} in {args.keyring} with key {args.key}:1",
+    )
     return 0
 
 

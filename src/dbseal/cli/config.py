@@ -54,14 +54,20 @@ SOURCE_KEYS = {
     "allow_insecure_remote": "allow_insecure_remote",
     "compress": "compress",
     "recipients": "recipient",
+    "accounts": "accounts",
+    "exclude_databases": "exclude_database",
+    "exclude_tables": "exclude_table",
 }
+
+
+_LISTS = ("exclude_database", "exclude_table")
 
 
 def _fill(args: argparse.Namespace, table: dict[str, Any], mapping: dict[str, str]) -> None:
     for key, dest in mapping.items():
         if key in table and getattr(args, dest, None) in (None, False, []):
             value = table[key]
-            if dest in ("identity", "recipient") and isinstance(value, str):
+            if dest in ("identity", "recipient", *_LISTS) and isinstance(value, str):
                 value = [value]
             setattr(args, dest, value)
 

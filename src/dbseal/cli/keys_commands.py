@@ -1,4 +1,4 @@
-"""`dbseal keys rotate/status/retire/passwd/destroy/export/import`, `rewrap`, `reencrypt`, `forget`."""
+"""`dbseal keys rotate/status/retire/passwd/destroy/export/import`, `rewrap`, `reencrypt`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import KEYRING_PASSPHRASE_ENV, identities_from_args, open_keyring
+from dbseal.cli.output import emit
 from dbseal.cli.repo_commands import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.codecs import parse_codec
@@ -20,7 +21,7 @@ from dbseal.crypto.x25519 import X25519Recipient
 from dbseal.errors import DbsealError, UsageError
 from dbseal.fsutil import atomic_write
 from dbseal.ops import keys as kops
-from dbseal.ops.rewrap import Spec, forget_backup, parse_spec, reencrypt_backup, rewrap_backup
+from dbseal.ops.rewrap import Spec, parse_spec, reencrypt_backup, rewrap_backup
 
 
 def _ring_passphrase(args: argparse.Namespace) -> Any:
@@ -35,14 +36,13 @@ def _maybe_repo(args: argparse.Namespace) -> Any:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    passphrase = _ring_passphrase(args)
-    ring = Keyring.open(args.keyring, passphrase)
-    kv = kops.rotate(ring, args.name, passphrase)
-    print(
-        f"key {args.name}:{kv.version} created; new backups use it, older versions still open older backups"
-    )
-    print(
-        f"re-wrap existing backups: dbseal rewrap --repo REPO --all --to keyring:{args.name} --remove keyring:{args.name}:{kv.version - 1}"
+    kv = kops.rotate(args.keyring, args.name, _ring_passphrase(args))
+    emit(
+        args,
+        {"key": args.name, "version": kv.version, "created": True},
+        f"key {args.name}:{kv.version} created; new backups use it, older versions still open "
+        f"older backups\nre-wrap existing backups: dbseal rewrap --repo REPO --all --to "
+        f"keyring:{args.name} --remove keyring:{args.name}:{kv.version - 1}",
     )
     return 0
 
@@ -85,21 +85,26 @@ def cmd_keys_retire(args: argparse.Namespace) -> int:
         raise UsageError("retire names one version", hint="write NAME:VERSION, e.g. backup:1")
     apply_config(args, None)
     repo = open_repo(args.repo, args)
-    passphrase = _ring_passphrase(args)
-    ring = Keyring.open(args.keyring, passphrase)
-    kops.retire(ring, name, version, repo, passphrase)
-    print(
-        f"key {name}:{version} retired: its key material is erased; no backup in {repo.backend.location} needed it"
+    kops.retire(args.keyring, name, version, repo, _ring_passphrase(args))
+    emit(
+        args,
+        {"key": name, "version": version, "state": "retired", "repository": repo.backend.location},
+        f"key {name}:{version} retired: its key material is erased; no backup in "
+        f"{repo.backend.location} needed it",
     )
     return 0
 
 
 def cmd_keys_passwd(args: argparse.Namespace) -> int:
-    ring = Keyring.open(args.keyring, _ring_passphrase(args))
+    old = _ring_passphrase(args)
+    Keyring.open(args.keyring, old)  # a wrong passphrase fails before the new one is asked for
     new = secret_source(args, "new-passphrase").get("new keyring passphrase", confirm=True)
-    kops.change_passphrase(ring, new)
-    print(
-        f"keyring {ring.keyring_id.hex()} re-sealed under the new passphrase (the keys themselves are unchanged)"
+    ring = kops.change_passphrase(args.keyring, old, new)
+    emit(
+        args,
+        {"keyring_id": ring.keyring_id.hex(), "resealed": True},
+        f"keyring {ring.keyring_id.hex()} re-sealed under the new passphrase (the keys "
+        "themselves are unchanged)",
     )
     return 0
 
@@ -112,33 +117,45 @@ def cmd_keys_destroy(args: argparse.Namespace) -> int:
     versions, affected = kops.destroy_plan(ring, name, version, repo)
     names = ", ".join(f"{name}:{v.version}" for v in versions)
     where = repo.backend.location if repo else "(no --repo given: backups were not checked)"
+    plan = sys.stderr if args.json else sys.stdout  # stdout carries only the JSON document
     print(
-        f"destroying {names} makes {len(affected)} backup(s) in {where} unrecoverable through this keyring:"
+        f"destroying {names} makes {len(affected)} backup(s) in {where} unrecoverable through this keyring:",
+        file=plan,
     )
     for bid in affected:
-        print(f"  {bid}")
+        print(f"  {bid}", file=plan)
     if not args.yes_destroy:
         raise UsageError(
             "nothing was destroyed",
             hint="re-run with --yes-destroy-key-material after reading the list above",
         )
-    kops.destroy(ring, versions, passphrase)
-    print(
-        f"destroyed {names}: the key material is gone; backups that no other recipient opens are unrecoverable"
+    kops.destroy(args.keyring, name, [v.version for v in versions], repo, passphrase)
+    emit(
+        args,
+        {
+            "key": name,
+            "destroyed_versions": [v.version for v in versions],
+            "unrecoverable_through_keyring": list(affected),
+        },
+        f"destroyed {names}: the key material is gone; backups that no other recipient opens "
+        "are unrecoverable",
     )
     return 0
 
 
 def cmd_keys_export(args: argparse.Namespace) -> int:
-    passphrase = _ring_passphrase(args)
-    ring = Keyring.open(args.keyring, passphrase)
-    text = kops.paper_export(ring, passphrase)
+    text = kops.paper_export(args.keyring, _ring_passphrase(args))
     if args.output:
         atomic_write(args.output, text.encode(), mode=0o600)
-        print(
-            f"paper copy written to {args.output} (0600); print it, store it in a safe, delete the file"
+        emit(
+            args,
+            {"output": args.output, "bytes": len(text.encode())},
+            f"paper copy written to {args.output} (0600); print it, store it in a safe, delete "
+            "the file",
         )
     else:
+        if args.json:
+            raise UsageError("--json needs -o FILE", hint="the paper copy itself is the output")
         if sys.stdout.isatty():
             print("warning: this page opens every backup sealed for these keys", file=sys.stderr)
         sys.stdout.write(text)
@@ -155,11 +172,15 @@ def cmd_keys_import(args: argparse.Namespace) -> int:
         "new keyring passphrase", confirm=True
     )
     ring = kops.paper_import(text, args.keyring, passphrase)
-    print(f"keyring {ring.keyring_id.hex()} restored into {args.keyring}")
+    emit(
+        args,
+        {"keyring_id": ring.keyring_id.hex(), "keyring": args.keyring},
+        f"keyring {ring.keyring_id.hex()} restored into {args.keyring}",
+    )
     return 0
 
 
-# --- rewrap / reencrypt / forget ------------------------------------------------------------
+# --- rewrap / reencrypt ------------------------------------------------------------
 def _recipient(spec: Spec, text: str, args: argparse.Namespace, ring: Keyring | None) -> Recipient:
     if spec.kind == "x25519":
         return X25519Recipient.parse(spec.value)
@@ -205,6 +226,7 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
         raise UsageError("nothing to do", hint="give --to RECIPIENT and/or --remove RECIPIENT")
     ring_id = ring.keyring_id if ring else None
     counts = {"rewrapped": 0, "unchanged": 0, "failed": 0}
+    rows: list[dict[str, Any]] = []
     first_code = 0
     for bid in _targets(repo, args):
         try:
@@ -213,12 +235,17 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
             counts["failed"] += 1
             first_code = first_code or exc.exit_code
             print(f"{bid}: FAILED: {exc.message}", file=sys.stderr)
+            rows.append({"id": bid, "outcome": "failed", "exit_code": exc.exit_code})
             continue
         counts[outcome] += 1
-        if not args.quiet:
+        rows.append({"id": bid, "outcome": outcome})
+        if not args.quiet and not args.json:
             print(f"{bid}: {outcome}")
-    print(
-        f"{counts['rewrapped']} rewrapped, {counts['unchanged']} already as wanted, {counts['failed']} failed (data objects untouched)"
+    emit(
+        args,
+        {"backups": rows, **counts},
+        f"{counts['rewrapped']} rewrapped, {counts['unchanged']} already as wanted, "
+        f"{counts['failed']} failed (data objects untouched)",
     )
     return first_code
 
@@ -231,17 +258,14 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
     identities = identities_from_args(args)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress) if args.compress else None
+    done = []
     for bid in _targets(repo, args):
         new_bid = reencrypt_backup(repo, bid, identities, recipients, codec)
-        print(f"{bid}: re-encrypted under a new data key as {new_bid}; the old backup was shredded")
-    return 0
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-    apply_config(args, None)
-    repo = open_repo(args.repo, args)
-    bid = repo.resolve(args.backup, args.source_name)
-    removed = forget_backup(repo, bid, args.shred)
-    how = "shredded (key envelope destroyed first)" if args.shred else "deleted"
-    print(f"backup {bid} {how}: removed {', '.join(removed)}")
+        done.append({"id": bid, "new_id": new_bid, "old_shredded": True})
+        if not args.json:
+            print(
+                f"{bid}: re-encrypted under a new data key as {new_bid}; the old backup was shredded"
+            )
+    if args.json:
+        print(json.dumps({"backups": done}))
     return 0

@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
@@ -238,14 +239,13 @@ def _key_lifecycle(ksub: Any, sub: Any) -> None:
     _identity_options(p)
     p.set_defaults(func=_lazy(k, "cmd_reencrypt"))
 
-    p = sub.add_parser("forget", help="delete a backup; --shred destroys its key envelope first")
-    _repo_opts(p)
-    p.add_argument("backup", metavar="ID|NAME:latest")
-    _source_opt(p)
-    p.add_argument(
-        "--shred", action="store_true", help="crypto-shred: the key envelope is destroyed first"
+    p = sub.add_parser(
+        "forget", help="delete backups by id or by a retention policy (--keep-*, [retention])"
     )
-    p.set_defaults(func=_lazy(k, "cmd_forget"))
+    _repo_opts(p)
+    _source_opt(p)
+    add_forget_options(p)
+    p.set_defaults(func=_lazy("forget_commands", "cmd_forget"))
 
 
 def _tls_client_opts(p: argparse.ArgumentParser) -> None:
@@ -338,6 +338,34 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument("--compress", metavar="CODEC[:LEVEL]", help="override the repository's codec")
     p.add_argument(
+        "--accounts",
+        dest="accounts",
+        action="store_const",
+        const="yes",
+        help="also back up users, roles, passwords and grants (default: only for a whole server, "
+        "a source URL without a database)",
+    )
+    p.add_argument(
+        "--no-accounts",
+        dest="accounts",
+        action="store_const",
+        const="no",
+        help="do not back up accounts, even for a whole server",
+    )
+    p.add_argument(
+        "--exclude-database",
+        action="append",
+        metavar="PATTERN",
+        help="leave out the databases matching PATTERN (* and ? match); repeatable",
+    )
+    p.add_argument(
+        "--exclude-table",
+        action="append",
+        metavar="DB.TABLE",
+        help="leave out the tables, views and sequences matching DB.TABLE (* and ? match "
+        "in each part); repeatable",
+    )
+    p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )
     p.set_defaults(func=_lazy("backup_commands", "cmd_backup"))
@@ -382,6 +410,16 @@ def _repo_commands(sub: Any) -> None:
         "and is not empty is refused); also removes what an incomplete restore left",
     )
     p.add_argument(
+        "--keep-events-enabled",
+        action="store_true",
+        help="with --rename-db: keep the copy's scheduled events enabled (default: disabled)",
+    )
+    p.add_argument(
+        "--allow-old-references",
+        action="store_true",
+        help="with --rename-db: restore objects whose text still names a renamed database",
+    )
+    p.add_argument(
         "--no-verify-first",
         action="store_true",
         help="stream in one pass (faster; a damaged backup is then detected only after part was "
@@ -401,6 +439,12 @@ def _repo_commands(sub: Any) -> None:
         action="store_true",
         help="read a remote repository again for the apply pass (a storage outage then stops "
         "the restore; the target stays as it was)",
+    )
+    p.add_argument(
+        "--accounts",
+        action="store_true",
+        help="also create the backup's accounts that the target lacks (accounts the target "
+        "already has are left unchanged)",
     )
     p.add_argument(
         "-j",
@@ -547,11 +591,15 @@ def _server_commands(sub: Any) -> None:
 
 
 def _require_keyring(args: argparse.Namespace) -> None:
-    if getattr(args, "command", None) == "keys" and not args.keyring:
-        args.keyring = os.environ.get("DBSEAL_KEYRING")
+    if getattr(args, "command", None) == "keys":
+        from dbseal.cli.config import apply_config
+
+        args.keyring = args.keyring or os.environ.get("DBSEAL_KEYRING")
+        apply_config(args, None)  # dbseal.toml: keyring, its passphrase file/command, repository
         if not args.keyring:
             raise UsageError(
-                "no keyring directory given", hint="pass --keyring DIR or set DBSEAL_KEYRING"
+                "no keyring directory given",
+                hint="pass --keyring DIR, set DBSEAL_KEYRING, or set keyring in dbseal.toml",
             )
 
 

@@ -24,6 +24,7 @@ from dbseal.monitoring.reporter import JsonLinesReporter, NullReporter, Reporter
 from dbseal.monitoring.sizes import human_size
 
 __all__ = [
+    "emit",
     "error_document",
     "human_size",
     "make_reporter",
@@ -45,6 +46,11 @@ def make_reporter(args: argparse.Namespace) -> Reporter:
 
         return ProgressReporter()
     return NullReporter()
+
+
+def emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
+    """A command's result: ``doc`` as one JSON document with --json, else ``text``."""
+    print(json.dumps(doc, default=str) if getattr(args, "json", False) else text)
 
 
 def wants_json(argv: Sequence[str]) -> bool:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from dbseal.catalog import manifest as mf
+from dbseal.catalog.contents import contents_lines
 from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
 from dbseal.catalog.source_names import source_name
 from dbseal.cli.config import apply_config
@@ -217,6 +218,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"keys         {json.dumps(m.get('keys', []))}",
         f"sha256       {m.get('data_sha256')}",
         f"messages     {json.dumps(m.get('messages', {}))}",
+        *contents_lines(m),
         f"authentic    {'not checked (give a key to check)' if not keyed else 'yes (manifest MAC verified)'}",
         f"verified     {_verified(last)}"
         + (f" (restore took {last.get('restore_s')} s)" if last and last.get("restore_s") else ""),

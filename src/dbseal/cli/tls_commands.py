@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dbseal.cli.output import emit
 from dbseal.errors import UsageError
 
 
@@ -11,9 +12,13 @@ def cmd_tls_init(args: argparse.Namespace) -> int:
     from dbseal.crypto.pki import check_name, init_ca
 
     ca = init_ca(args.dir, check_name(args.name, "CA name") if args.name else "dbseal CA")
-    print(f"created CA in {args.dir} (valid until {ca.not_after:%Y-%m-%d})")
-    print(f"  {ca.cert}  give to the receiver (--client-ca) and to clients (--tls-ca)")
-    print(f"  {ca.key}  mode 0600: keep it safe, it signs every certificate")
+    emit(
+        args,
+        {"cert": str(ca.cert), "key": str(ca.key), "not_after": ca.not_after.isoformat()},
+        f"created CA in {args.dir} (valid until {ca.not_after:%Y-%m-%d})\n"
+        f"  {ca.cert}  give to the receiver (--client-ca) and to clients (--tls-ca)\n"
+        f"  {ca.key}  mode 0600: keep it safe, it signs every certificate",
+    )
     return 0
 
 
@@ -32,11 +37,20 @@ def cmd_tls_issue(args: argparse.Namespace) -> int:
 
         not_after = dt.datetime.now(dt.UTC) + dt.timedelta(days=args.days)
     got = issue(args.dir, name, role, ips=args.ip or (), dns=args.dns or (), not_after=not_after)
-    print(f"issued {role} certificate {name!r} (valid until {got.not_after:%Y-%m-%d})")
-    if role == "server":
-        print(
-            f"  dbseal serve --cert {got.cert} --key {got.key} --client-ca {args.dir}/ca-cert.pem"
-        )
-    else:
-        print(f"  --tls-cert {got.cert} --tls-key {got.key} --tls-ca {args.dir}/ca-cert.pem")
+    use = (
+        f"  dbseal serve --cert {got.cert} --key {got.key} --client-ca {args.dir}/ca-cert.pem"
+        if role == "server"
+        else f"  --tls-cert {got.cert} --tls-key {got.key} --tls-ca {args.dir}/ca-cert.pem"
+    )
+    emit(
+        args,
+        {
+            "role": role,
+            "name": name,
+            "cert": str(got.cert),
+            "key": str(got.key),
+            "not_after": got.not_after.isoformat(),
+        },
+        f"issued {role} certificate {name!r} (valid until {got.not_after:%Y-%m-%d})\n{use}",
+    )
     return 0

@@ -17,6 +17,7 @@ from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.cli.targets import target_from_args
 from dbseal.errors import UsageError
+from dbseal.monitoring.retries import StorageRetries
 from dbseal.ops.verify import Verification, verify_backup
 
 _VERDICT_CODES = (30, 31)  # the backup's failures come first in the exit status
@@ -70,6 +71,9 @@ def _human(v: Verification) -> str:
             check = ", checksum not compared"
         else:
             check = f", checksum {'=' if t['expected_checksum'] == t['found_checksum'] else '!='}"
+        want, got = t.get("expected_values"), t.get("found_values")
+        if want is not None and got is not None and want != got and "!=" not in check:
+            check += ", stored values !="  # what the dump text hid (docs/restore.md)
         lines.append(
             f"    {t['database']}.{t['table']}: {t['found_rows']} rows (expected {t['expected_rows']}{check}) {mark}"
         )
@@ -96,15 +100,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     identities = identities_from_args(args) if args.level != "integrity" else []
     check = _restore_check(args)
     reporter = make_reporter(args)
-    results = []
+    retries = StorageRetries(reporter, repo.backend)
+    results, retried, before = [], [], 0  # the first one counts opening the repository too
     for bid in bids:
         v = verify_backup(repo, bid, args.level, identities, check, reporter)
         results.append(v)
+        retried.append(retries.count - before)
+        before = retries.count
         if not args.json:
             print(_human(v), flush=True)
     failed = [v for v in results if v.result != "ok"]
     if args.json:
-        print(json.dumps([v.to_json() for v in results], indent=2))
+        docs = [
+            {**v.to_json(), "storage_retries": n} for v, n in zip(results, retried, strict=True)
+        ]
+        print(json.dumps(docs, indent=2))
     elif len(results) > 1:
         print(
             f"{len(results) - len(failed)} of {len(results)} backups verified at level {args.level}"
@@ -113,6 +123,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(
                 f"  {v.result.upper()} {v.backup_id}: {v.problems[0] if v.problems else v.error_class}"
             )
+    if retries.count and not args.json:
+        print(retries.summary().removeprefix(", "))
     if not failed:
         return 0
     bad = [v.exit_code for v in failed if v.exit_code in _VERDICT_CODES]

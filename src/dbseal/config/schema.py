@@ -18,6 +18,47 @@ _PATH = "a path (a string)"
 _PATHS = "a path or a list of paths (strings)"
 
 
+_COUNT = "a number of units to keep (an integer; -1: all)"
+_DURATION = "a duration like 30m, 24h, 7d or 2w (a string)"
+
+
+class RetentionConfig(BaseModel):
+    """``[retention]`` or ``[sources.NAME.retention]``: what `dbseal forget` keeps."""
+
+    model_config = _STRICT
+
+    keep_last: int | None = Field(None, description=_COUNT)
+    keep_hourly: int | None = Field(None, description=_COUNT)
+    keep_daily: int | None = Field(None, description=_COUNT)
+    keep_weekly: int | None = Field(None, description=_COUNT)
+    keep_monthly: int | None = Field(None, description=_COUNT)
+    keep_yearly: int | None = Field(None, description=_COUNT)
+    keep_within: str | None = Field(None, description=_DURATION)
+    keep_failed_within: str | None = Field(None, description=_DURATION)
+
+    @field_validator("keep_within", "keep_failed_within")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        from dbseal.cli.durations import parse_duration
+        from dbseal.errors import UsageError
+
+        if value is not None:
+            try:
+                parse_duration(value)
+            except UsageError:
+                raise ValueError(f"{value!r} is not {_DURATION}") from None
+        return value
+
+    @field_validator(
+        "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"
+    )
+    @classmethod
+    def _count(cls, value: int | None) -> int | None:
+        if value is not None and value < -1:
+            raise ValueError(f"{value} is not {_COUNT}")
+        return value
+
+
 class SourceConfig(BaseModel):
     """One ``[sources.NAME]`` table: a database server to back up."""
 
@@ -42,6 +83,18 @@ class SourceConfig(BaseModel):
     )
     recipients: str | list[str] | None = Field(
         None, description="a recipient or a list of recipients (strings)"
+    )
+    retention: RetentionConfig | None = Field(
+        None, description="a table [sources.NAME.retention] (replaces [retention] for NAME)"
+    )
+    accounts: bool | None = Field(
+        None, description="true or false (back up users, roles and grants)"
+    )
+    exclude_databases: str | list[str] | None = Field(
+        None, description="a database name pattern or a list of them (strings)"
+    )
+    exclude_tables: str | list[str] | None = Field(
+        None, description="a DB.TABLE pattern or a list of them (strings)"
     )
 
     @field_validator("compress")
@@ -68,6 +121,7 @@ class FileConfig(BaseModel):
     keyring_passphrase_file: str | None = Field(None, description=_PATH)
     keyring_passphrase_command: str | None = Field(None, description="a shell command (a string)")
     identity_files: str | list[str] | None = Field(None, description=_PATHS)
+    retention: RetentionConfig | None = Field(None, description="a table [retention]")
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict, description="tables [sources.NAME]"
     )
@@ -80,6 +134,10 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         model = FileConfig
     elif len(keypath) == 2 and keypath[0] == "sources":
         model = SourceConfig
+    elif keypath == ("retention",) or (
+        len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "retention"
+    ):
+        model = RetentionConfig
     if model is None:
         return {}
     return {name: str(f.description) for name, f in model.model_fields.items()}

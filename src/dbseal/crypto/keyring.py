@@ -28,10 +28,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from dbseal.crypto.keyring_lock import keyring_lock
 from dbseal.crypto.passphrase import KdfParams, derive
 from dbseal.crypto.secret import Secret
 from dbseal.crypto.wrap import WRAPPED_LEN, unwrap_key, wrap_key
-from dbseal.errors import KeyDestroyed, KeyringError, NoMatchingKey, UsageError
+from dbseal.errors import KeyDestroyed, KeyringError, KeyWithdrawn, NoMatchingKey, UsageError
 from dbseal.format.stanza import Stanza
 from dbseal.fsutil import atomic_write
 
@@ -91,6 +92,8 @@ class Keyring:
     keyring_id: bytes
     created: str
     keys: dict[str, list[KeyVersion]] = field(default_factory=dict)
+    # the passphrase it was opened with, so a long-running backup can re-read it
+    passphrase: Secret | None = field(default=None, repr=False, compare=False)
 
     @property
     def file(self) -> str:
@@ -102,10 +105,12 @@ class Keyring:
         cls, directory: str, passphrase: Secret, first_key: str, params: KdfParams | None = None
     ) -> Keyring:
         check_key_name(first_key)
-        ring = cls(directory, os.urandom(16), _now())
+        ring = cls(directory, os.urandom(16), _now(), passphrase=passphrase)
         ring.create_directory()
-        ring.add_version(first_key)
-        ring.save(passphrase, params)
+        with keyring_lock(directory):
+            ring.create_directory()  # again under the lock: a concurrent init may have won
+            ring.add_version(first_key)
+            ring.save(passphrase, params)
         return ring
 
     @classmethod
@@ -137,7 +142,7 @@ class Keyring:
                 hint="give the keyring's passphrase with --keyring-passphrase-file/-fd/-command",
             ) from None
         inner = json.loads(plain)
-        ring = cls(directory, ring_id, inner["created"])
+        ring = cls(directory, ring_id, inner["created"], passphrase=passphrase)
         for name, versions in inner["keys"].items():
             ring.keys[name] = [KeyVersion.from_json(v) for v in versions]
         return ring
@@ -252,6 +257,29 @@ class KeyringRecipient:
 
     def describe(self) -> str:
         return f"keyring {self.ring.keyring_id.hex()} key {self.name}:{self.key.version}"
+
+    def ref(self) -> dict[str, object]:
+        """The key version, as in-flight announcements and manifests name it."""
+        return {
+            "keyring_id": self.ring.keyring_id.hex(),
+            "key": self.name,
+            "version": self.key.version,
+        }
+
+    def check_current(self) -> None:
+        """Re-read the keyring; KeyWithdrawn if this version is gone, retired or destroyed now."""
+        what = f"keyring key {self.name}:{self.key.version}"
+        try:
+            if self.ring.passphrase is None:
+                raise KeyringError("the keyring was not opened from its file")
+            now = Keyring.open(self.ring.directory, self.ring.passphrase)
+            if now.keyring_id != self.ring.keyring_id:
+                raise KeyringError(f"{self.ring.directory!r} now holds another keyring")
+            kv = now.get(self.name, self.key.version)
+        except (KeyringError, NoMatchingKey) as exc:
+            raise KeyWithdrawn(f"{what} cannot be confirmed: {exc.message}") from None
+        if kv.state != "active":
+            raise KeyWithdrawn(f"{what} was {kv.state} on {kv.changed}, while the backup ran")
 
     def wrap(self, data_key: bytes, file_id: bytes) -> list[Stanza]:
         nonce, name = os.urandom(16), self.name.encode()

@@ -54,6 +54,10 @@ FILE_ID_LEN = 16
 DATA_KEY_LEN = 32
 _FIXED_LEN = 4 + FILE_ID_LEN
 _TAIL_LEN = 64
+# suite..file_id, label_len, stanza_count, mac, check: the smallest block the grammar allows
+MIN_HEADER_LEN = _FIXED_LEN + 4 + 2 + _TAIL_LEN  # 90
+# The codec ids of docs/format.md 4.2 (dbseal.codecs implements them; a test keeps both equal).
+CODEC_IDS = frozenset({0, 1, 2, 3})
 FLAG_DETACHED = 0x01  # the stanzas live in a separate key envelope (format.envelope)
 KNOWN_FLAGS = FLAG_DETACHED
 
@@ -154,21 +158,37 @@ def read_header(src: BinaryIO) -> Header:
         raise TruncatedData("the input ends inside the header")
     (header_len,) = struct.unpack(">I", rest[:4])
     (crc,) = struct.unpack(">I", rest[4:])
-    if (
-        crc != zlib.crc32(first + rest[:4])
-        or not _FIXED_LEN + _TAIL_LEN <= header_len <= MAX_HEADER_LEN
-    ):
-        raise HeaderCorrupted("the header's length field is damaged")
+    if crc != zlib.crc32(first + rest[:4]):
+        raise HeaderCorrupted("the header's preamble is damaged (its CRC-32 does not match)")
+    if not MIN_HEADER_LEN <= header_len <= MAX_HEADER_LEN:
+        raise HeaderCorrupted(
+            f"the header length {header_len} is outside {MIN_HEADER_LEN}..{MAX_HEADER_LEN}"
+        )
     block = _read_exact(src, header_len)
     if len(block) < header_len:
-        raise TruncatedData("the input ends inside the header")
+        raise TruncatedData(
+            f"the input ends inside the header ({len(block)} of its {header_len} bytes)"
+        )
     raw = first + rest + block
     if hashlib.sha256(raw[:-32]).digest() != raw[-32:]:
         raise HeaderCorrupted("the header is damaged (its checksum does not match)")
     return _parse_block(raw)
 
 
+def _check_supported(raw: bytes) -> None:
+    """Suite, codec and flags sit at fixed offsets: checked before the rest is parsed, so a
+    later version that changes the block under a new suite or flag reads as unsupported."""
+    suite, codec, _level, flags = raw[PREAMBLE_LEN : PREAMBLE_LEN + 4]
+    if suite not in SUITES:
+        raise UnsupportedVersion(f"cipher suite {suite} is not supported")
+    if codec not in CODEC_IDS:
+        raise UnsupportedVersion(f"compression codec id {codec} is not supported")
+    if flags & ~KNOWN_FLAGS:
+        raise UnsupportedVersion(f"header flags {flags:#x} are not supported")
+
+
 def _parse_block(raw: bytes) -> Header:
+    _check_supported(raw)
     cur = _Cursor(raw[: len(raw) - _TAIL_LEN], PREAMBLE_LEN)
     try:
         suite, codec, level, flags = struct.unpack(">BBbB", cur.take(4))
@@ -185,10 +205,6 @@ def _parse_block(raw: bytes) -> Header:
             raise StanzaFramingError("label is not a JSON object")
     except (StanzaFramingError, ValueError, struct.error) as exc:
         raise HeaderCorrupted(f"the header is malformed ({exc})") from None
-    if suite not in SUITES:
-        raise UnsupportedVersion(f"cipher suite {suite} is not supported")
-    if flags & ~KNOWN_FLAGS:
-        raise UnsupportedVersion(f"header flags {flags:#x} are not supported")
     if flags & FLAG_DETACHED and stanzas:
         raise HeaderCorrupted("the header is malformed (detached header with stanzas)")
     return Header(suite, codec, level, file_id, label, stanzas, flags, raw)

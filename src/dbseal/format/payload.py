@@ -5,11 +5,9 @@ compressed plaintext. The trailer is 48 bytes with no key::
 
     b"DBSLEND\\x00" | payload_len u64 BE | SHA-256(header || payload)
 
-Decryption is pull-based (generators) so memory stays bounded, and it never
-yields a byte that failed authentication. The final piece is only yielded
-after the whole payload, including its final chunk, has authenticated and the
-trailer has matched; a caller writing to a temporary file therefore renames it
-only after the generator is exhausted.
+Decryption, and finding where a damaged payload ends, is in
+:mod:`dbseal.format.reader`; this module writes payloads and checks trailers
+without a key.
 """
 
 from __future__ import annotations
@@ -19,10 +17,9 @@ import struct
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
 
-from cryptography.cobblestone import Cobblestone256Decryptor, Cobblestone256Encryptor
-from cryptography.exceptions import InvalidTag
+from cryptography.cobblestone import Cobblestone256Encryptor
 
-from dbseal.errors import PayloadCorrupted, TrailerMismatch, TruncatedData
+from dbseal.errors import TrailerMismatch, TruncatedData
 
 TRAILER_MAGIC = b"DBSLEND\x00"
 TRAILER_LEN = 48
@@ -125,59 +122,6 @@ class _TailSplitter:
                 self._hasher.update(piece)
                 yield piece
         self.tail = tail
-
-
-def decrypt_payload(
-    src: BinaryIO,
-    header_raw: bytes,
-    payload_key: bytes,
-    context: bytes,
-    hasher: Hasher | None = None,
-) -> Iterator[bytes]:
-    """Yield authenticated plaintext pieces (still compressed) read from ``src``.
-
-    Raises PayloadCorrupted, TruncatedData or TrailerMismatch. The last piece is
-    withheld until everything has been checked.
-    """
-    dec = Cobblestone256Decryptor(payload_key, context)
-    hasher = hasher if hasher is not None else hashlib.sha256()
-    hasher.update(header_raw)
-    payload_len = 0
-    pending = b""
-    splitter = _TailSplitter(src, hasher)
-    for piece in splitter:
-        payload_len += len(piece)
-        try:
-            out = dec.update(piece)
-        except InvalidTag:
-            raise PayloadCorrupted(
-                "the payload failed authentication: it is corrupted or was tampered with"
-            ) from None
-        if out:
-            if pending:
-                yield pending
-            pending = out
-    trailer = parse_trailer(splitter.tail)
-    try:
-        last = dec.finalize()
-    except InvalidTag:
-        if trailer is None:
-            raise TruncatedData(
-                "the file ends early: its trailer and final chunk are missing"
-            ) from None
-        raise PayloadCorrupted(
-            "the payload failed authentication: it is corrupted or was tampered with"
-        ) from None
-    if trailer is None:
-        raise TrailerMismatch(
-            "the payload is complete but the trailer is damaged or extra bytes follow it"
-        )
-    if trailer != (payload_len, hasher.digest()):
-        raise TrailerMismatch("the trailer's length or SHA-256 does not match the file")
-    if pending:
-        yield pending
-    if last:
-        yield last
 
 
 def check_integrity(

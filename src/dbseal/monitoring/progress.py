@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -67,6 +68,13 @@ class ProgressReporter:
             self.close()
         elif kind == "warning":
             self._console.print(f"[yellow]warning:[/] {fields.get('message', '')}")
+        elif kind == "storage.retry":
+            said = escape(
+                f"of {fields.get('op')} in {fields.get('delay')} s: {fields.get('error')}"
+            )
+            self._console.print(
+                f"[yellow]storage retry {fields.get('attempt')}[/] {said}", highlight=False
+            )
 
     def close(self) -> None:
         if self._progress is not None:

@@ -1,7 +1,12 @@
 """Key lifecycle: rotate, status, retire, destroy, change the keyring passphrase, escrow.
 
 Which backups depend on which key is read from the backups' key envelopes
-(the truth), not from manifests: after a rewrap the envelope changes.
+(the truth), not from manifests: after a rewrap the envelope changes. Backups
+still running are read from their in-flight announcements (catalog/inflight.py).
+
+Every change goes through :func:`update_keyring`: it takes the keyring's lock,
+re-reads the keyring under it, applies the change and saves, so concurrent
+commands never lose each other's changes (crypto/keyring_lock.py).
 """
 
 from __future__ import annotations
@@ -12,16 +17,45 @@ import hashlib
 import json
 import struct
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from dbseal.catalog.inflight import users_of
 from dbseal.catalog.repository import Repository, envelope_handle
 from dbseal.crypto.keyring import STANZA_TYPE as KEYRING_STANZA
 from dbseal.crypto.keyring import Keyring, KeyVersion
+from dbseal.crypto.keyring_lock import keyring_lock
 from dbseal.crypto.secret import Secret
-from dbseal.errors import DbsealError, KeyringError, PolicyViolation, UsageError
+from dbseal.errors import DbsealError, KeyInUse, KeyringError, PolicyViolation, UsageError
 from dbseal.format.envelope import parse_envelope
 
 KeyRef = tuple[str, str, int]  # keyring id (hex), key name, version
+T = TypeVar("T")
+
+
+def update_keyring(
+    directory: str,
+    passphrase: Secret,
+    change: Callable[[Keyring], T],
+    new_passphrase: Secret | None = None,
+) -> T:
+    """Apply ``change`` to the current keyring under its lock, then save it (atomically)."""
+    with keyring_lock(directory):
+        ring = Keyring.open(directory, passphrase)
+        out = change(ring)
+        ring.save(new_passphrase or passphrase)
+        return out
+
+
+def check_not_in_flight(ring: Keyring, name: str, version: int, repo: Repository) -> None:
+    """KeyInUse if a backup running into ``repo`` seals for ``name:version``."""
+    running = users_of(repo.backend, (ring.keyring_id.hex(), name, version))
+    if running:
+        raise KeyInUse(
+            f"key {name}:{version} is in use by {running[0].describe()}"
+            + (f" and {len(running) - 1} more running backup(s)" if len(running) > 1 else "")
+            + f" in {repo.backend.location}"
+        )
 
 
 def key_dependencies(repo: Repository) -> dict[KeyRef, list[str]]:
@@ -84,11 +118,12 @@ def key_status(
     return rows
 
 
-def rotate(ring: Keyring, name: str, passphrase: Secret) -> KeyVersion:
-    ring.get(name)  # the key must exist
-    kv = ring.add_version(name)
-    ring.save(passphrase)
-    return kv
+def rotate(directory: str, name: str, passphrase: Secret) -> KeyVersion:
+    def change(ring: Keyring) -> KeyVersion:
+        ring.get(name)  # the key must exist
+        return ring.add_version(name)
+
+    return update_keyring(directory, passphrase, change)
 
 
 def _version(ring: Keyring, name: str, version: int) -> KeyVersion:
@@ -97,9 +132,13 @@ def _version(ring: Keyring, name: str, version: int) -> KeyVersion:
 
 
 def retire(
-    ring: Keyring, name: str, version: int, repo: Repository, passphrase: Secret
+    directory: str, name: str, version: int, repo: Repository, passphrase: Secret
 ) -> KeyVersion:
-    """Erase a version's material once no backup in ``repo`` needs it."""
+    """Erase a version's material once no backup in ``repo``, finished or running, needs it."""
+    return update_keyring(directory, passphrase, lambda ring: _retire(ring, name, version, repo))
+
+
+def _retire(ring: Keyring, name: str, version: int, repo: Repository) -> KeyVersion:
     kv = _version(ring, name, version)
     if kv.state != "active":
         raise KeyringError(f"key {name}:{version} is already {kv.state}")
@@ -118,8 +157,8 @@ def retire(
             f"key {name}:{version} still opens {len(needed)} backup(s) in {repo.backend.location}: {listed}",
             hint=f"re-wrap them first: dbseal rewrap --repo REPO --all --to keyring:{name} --remove keyring:{name}:{version}",
         )
+    check_not_in_flight(ring, name, version, repo)
     kv.erase("retired")
-    ring.save(passphrase)
     return kv
 
 
@@ -135,14 +174,25 @@ def destroy_plan(
     return versions, sorted(set(affected))
 
 
-def destroy(ring: Keyring, versions: list[KeyVersion], passphrase: Secret) -> None:
-    for kv in versions:
-        kv.erase("destroyed")
-    ring.save(passphrase)
+def destroy(
+    directory: str, name: str, versions: list[int], repo: Repository | None, passphrase: Secret
+) -> None:
+    """Destroy exactly ``versions`` (the planned ones) of the current keyring's key ``name``."""
+
+    def change(ring: Keyring) -> None:
+        current = [_version(ring, name, v) for v in versions]
+        if repo is not None:
+            for kv in current:
+                check_not_in_flight(ring, name, kv.version, repo)
+        for kv in current:
+            if kv.state != "destroyed":
+                kv.erase("destroyed")
+
+    update_keyring(directory, passphrase, change)
 
 
-def change_passphrase(ring: Keyring, new: Secret) -> None:
-    ring.save(new)
+def change_passphrase(directory: str, old: Secret, new: Secret) -> Keyring:
+    return update_keyring(directory, old, lambda ring: ring, new_passphrase=new)
 
 
 # --- paper escrow -----------------------------------------------------------------------
@@ -154,8 +204,12 @@ def _checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:4]
 
 
-def paper_export(ring: Keyring, passphrase: Secret) -> str:
+def paper_export(directory: str, passphrase: Secret) -> str:
     """The keyring's keys as printable, checksummed lines; records the escrow on each version."""
+    return update_keyring(directory, passphrase, _paper_text)
+
+
+def _paper_text(ring: Keyring) -> str:
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
     for versions in ring.keys.values():
         for v in versions:
@@ -180,7 +234,6 @@ def paper_export(ring: Keyring, passphrase: Secret) -> str:
         groups = " ".join(chunk[j : j + 4] for j in range(0, len(chunk), 4))
         n = i // _LINE + 1
         lines.append(f"{n:03d}  {groups}  {_checksum(f'{n}:{chunk}')}")
-    ring.save(passphrase)
     return "\n".join(lines) + "\n"
 
 
@@ -210,5 +263,7 @@ def paper_import(text: str, directory: str, passphrase: Secret) -> Keyring:
     for name, versions in doc["keys"].items():
         ring.keys[name] = [KeyVersion.from_json(v) for v in versions]
     ring.create_directory()
-    ring.save(passphrase)
+    with keyring_lock(directory):
+        ring.create_directory()  # again under the lock: a concurrent import or init may have won
+        ring.save(passphrase)
     return ring

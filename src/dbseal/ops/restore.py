@@ -41,6 +41,7 @@ from dbseal.format.header import MAX_HEADER_LEN, PREAMBLE_LEN, read_header
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.restore_target import (
     ByteFilter,
+    PlaintextScan,
     Plan,
     Selection,
     Sink,
@@ -48,8 +49,9 @@ from dbseal.ops.restore_target import (
     apply_staged,
     check_target,
     outcome,
+    rename_outcome,
 )
-from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key
+from dbseal.ops.seal import open_sealed_with_key, unwrap_data_key, unwrap_envelope
 from dbseal.ops.spool import Spool
 from dbseal.pipeline import BackgroundHash
 
@@ -98,10 +100,13 @@ def unlock_backup(repo: Repository, bid: str, identities: Sequence[Identity]) ->
     """Unwrap a backup's data key (header and envelope only), check its manifest's MAC; returns the key."""
     manifest = repo.manifest(bid)
     envelope = repo.backend.get(envelope_handle(bid))
-    with repo.backend.open(data_handle(bid), 0, HEADER_READ) as fh:  # the header only
-        header = read_header(fh)
-    data_key = unwrap_data_key(header, identities, envelope)
-    mf.verify(manifest, mf.manifest_key(data_key, header.file_id))
+    if manifest.get("data_kept", True) is False:  # a failed backup: its data object is gone
+        data_key, file_id = unwrap_envelope(envelope, identities)
+    else:
+        with repo.backend.open(data_handle(bid), 0, HEADER_READ) as fh:  # the header only
+            header = read_header(fh)
+        data_key, file_id = unwrap_data_key(header, identities, envelope), header.file_id
+    mf.verify(manifest, mf.manifest_key(data_key, file_id))
     return data_key
 
 
@@ -111,8 +116,11 @@ def authenticate_backup(
     identities: Sequence[Identity],
     reporter: Reporter | None = None,
     spool: Spool | None = None,
+    scan: ByteFilter | None = None,
 ) -> dict[str, Any]:
-    """Pass 1: decrypt and authenticate everything, check size and completion marker; writes nothing."""
+    """Pass 1: decrypt and authenticate everything, check size and completion marker; writes nothing.
+
+    ``scan``, if given, is fed the plaintext too (what it returns is dropped)."""
     reporter = reporter or NullReporter()
     manifest = repo.manifest(bid)
     expected = manifest.get("sizes", {}).get("raw")
@@ -121,8 +129,12 @@ def authenticate_backup(
     for piece in _plaintext(repo, bid, identities, manifest, spool):
         total += len(piece)
         hasher.update(piece)
+        if scan is not None:
+            scan.feed(piece)
         tail = (tail + piece[-4096:])[-4096:]
         reporter.event("progress", bytes=total)
+    if scan is not None:
+        scan.flush()
     if expected is not None and total != expected:
         raise CorruptedData(
             f"backup {bid} decrypted to {total} bytes, its manifest says {expected}"
@@ -181,9 +193,13 @@ class _Backup:
     manifest: dict[str, Any]
     reporter: Reporter
     spool: Spool | None = None
+    tap: Callable[[ByteFilter | None], ByteFilter] | None = None  # wraps pass 2's filter
 
-    def authenticate(self) -> None:
-        authenticate_backup(self.repo, self.bid, self.identities, self.reporter, self.spool)
+    def authenticate(self, scan: PlaintextScan | None) -> None:
+        """Pass 1; ``scan`` (objects naming a renamed database) may then refuse the restore."""
+        authenticate_backup(self.repo, self.bid, self.identities, self.reporter, self.spool, scan)
+        if scan is not None:
+            scan.check()
 
     def apply(self, sink: Sink, byte_filter: ByteFilter | None) -> int:
         return apply_backup(
@@ -191,7 +207,7 @@ class _Backup:
             self.bid,
             self.identities,
             sink,
-            byte_filter,
+            self.tap(byte_filter) if self.tap is not None else byte_filter,
             self.reporter,
             self.manifest,
             self.spool,
@@ -221,7 +237,7 @@ def _passes(
         check_target(target, names, options.replace)  # fail fast, before the long pass 1
     t0 = time.monotonic()
     if options.verify_first:
-        backup.authenticate()
+        backup.authenticate(selection.scanner())
     t1 = time.monotonic()
     existing = check_target(target, names, options.replace) if target is not None else {}
     backup.reporter.event(
@@ -229,10 +245,11 @@ def _passes(
     )
     try:
         if target is None:
-            total = backup.apply(make_sink(), selection.byte_filter())
+            byte_filter = selection.byte_filter()
+            total = backup.apply(make_sink(), byte_filter)
         else:
             plan = Plan(names, [n for n in names if n in existing], options.replace)
-            total = apply_staged(backup, make_sink, selection, target, plan)
+            total, byte_filter = apply_staged(backup, make_sink, selection, target, plan)
     except DbsealError as exc:
         if options.verify_first:
             raise
@@ -244,6 +261,7 @@ def _passes(
         "id": backup.bid,
         "bytes": total,
         **outcome(names, existing, options.replace),
+        **rename_outcome(byte_filter, backup.reporter),
         "spooled": backup.spool is not None,
         "authenticate_s": round(t1 - t0, 3),
         "apply_s": round(t2 - t1, 3),
@@ -260,12 +278,16 @@ def restore_backup(
     target: TargetDatabases | None = None,
     options: RestoreOptions | None = None,
     reporter: Reporter | None = None,
+    tap: Callable[[ByteFilter | None], ByteFilter] | None = None,
 ) -> dict[str, Any]:
     """Restore backup ``ref`` through ``make_sink()``; returns facts about the restore.
 
     With ``target``, the databases written are checked first and the restore is all or
     nothing (see the module text). ``options.spool`` (with ``verify_first``) keeps the
-    sealed data pass 1 read in a local spool that pass 2 reads.
+    sealed data pass 1 read in a local spool that pass 2 reads. Under ``--rename-db``,
+    pass 1 also looks for objects that would still name a renamed database and refuses
+    them (OldReferences) before anything is applied, unless allowed. ``tap`` wraps the
+    filter of the apply pass (e.g. to collect the backup's accounts).
     """
     reporter = reporter or NullReporter()
     options = options or RestoreOptions()
@@ -276,12 +298,17 @@ def restore_backup(
             f"backup {bid} is recorded as {manifest.get('status')}: {'; '.join(manifest.get('reasons', []))}",
             hint="restore `latest` (the newest good backup), or pass --allow-failed to restore it anyway",
         )
+    if manifest.get("data_kept", True) is False:
+        raise PolicyViolation(
+            f"backup {bid} failed and its incomplete dump was removed: there is nothing to restore",
+            hint="restore `latest` (the newest good backup)",
+        )
     with contextlib.ExitStack() as stack:
         spool = None
         if options.spool and options.verify_first:
             spool = open_spool(repo, bid, manifest, options.spool_dir)
             stack.callback(spool.close)
-        backup = _Backup(repo, bid, identities, manifest, reporter, spool)
+        backup = _Backup(repo, bid, identities, manifest, reporter, spool, tap)
         result = _passes(backup, make_sink, selection or Selection(), target, options)
     reporter.event("restore.end", id=bid)
     return result

@@ -52,29 +52,58 @@ class TargetDatabases(Protocol):
     ) -> None: ...
 
 
+class PlaintextScan(ByteFilter, Protocol):
+    """Reads the plaintext in pass 1 (its output is dropped); ``check`` may then refuse it."""
+
+    def check(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which databases of a backup are restored (``only``; None: all), under which names."""
 
     rename: Mapping[str, str] = field(default_factory=dict)
     only: frozenset[str] | None = None
+    keep_events_enabled: bool = False  # renamed copies' events are created disabled otherwise
+    allow_old_references: bool = False  # restore objects that still name a renamed database
 
     def targets(self, manifest: Mapping[str, Any]) -> list[str]:
         """The names the restore writes to, in the backup's order."""
         names = [str(d) for d in manifest.get("databases") or []]
         return [self.rename.get(d, d) for d in names if self.only is None or d in self.only]
 
-    def byte_filter(self, fresh: Sequence[str] = ()) -> ByteFilter | None:
+    def byte_filter(self, fresh: Sequence[str] = ()) -> RenameFilter | None:
         """Renames and selects; the databases of ``fresh`` must not exist when created."""
         if not self.rename and self.only is None and not fresh:
             return None
-        return RenameFilter(dict(self.rename) or None, self.only, fresh=set(fresh))
+        return self._filter(dict(self.rename) or None, fresh, None)
 
-    def staged(self, manifest: Mapping[str, Any], staging: Staging) -> ByteFilter | None:
-        """The filter that restores each selected database into its staging database."""
+    def scanner(self) -> PlaintextScan | None:
+        """For pass 1: finds objects that would still name a renamed database."""
+        found = self.byte_filter()
+        return found.scanner() if found is not None and self.rename else None
+
+    def staged(self, manifest: Mapping[str, Any], staging: Staging) -> RenameFilter:
+        """The filter that restores each selected database into its staging database.
+
+        The staging names are internal: events, old references and the names reported
+        follow the user's ``rename`` only (the swap writes the targets' names back into
+        the objects it recreates)."""
         names = [str(d) for d in manifest.get("databases") or []]
         rename = {d: staging.rename_of(self.rename.get(d, d)) for d in names}
-        return Selection(rename, self.only).byte_filter(list(staging.names.values()))
+        return self._filter(rename, list(staging.names.values()), dict(self.rename))
+
+    def _filter(
+        self, mapping: dict[str, str] | None, fresh: Sequence[str], final: dict[str, str] | None
+    ) -> RenameFilter:
+        return RenameFilter(
+            mapping,
+            self.only,
+            fresh=set(fresh),
+            keep_events_enabled=self.keep_events_enabled,
+            allow_old_references=self.allow_old_references,
+            final=final,
+        )
 
 
 def check_target(
@@ -113,6 +142,17 @@ def _refuse_leftovers(
         raise IncompleteRestoreFound(
             f"{'; '.join(marked)} on {target.address()}; rerun with --replace; nothing was restored"
         )
+
+
+def rename_outcome(byte_filter: RenameFilter | None, reporter: Reporter) -> dict[str, list[str]]:
+    """The events a renamed restore created disabled, and the old names it was allowed to keep."""
+    disabled = byte_filter.disabled_events if byte_filter else []
+    kept = byte_filter.old_references if byte_filter else []
+    if disabled:
+        reporter.event("restore.events_disabled", events=disabled)
+    if kept:
+        reporter.event("restore.old_references", objects=kept)
+    return {"disabled_events": list(disabled), "old_references": list(kept)}
 
 
 def outcome(
@@ -197,8 +237,9 @@ def apply_staged(
     selection: Selection,
     target: TargetDatabases,
     plan: Plan,
-) -> int:
-    """Apply into staging databases, then swap them into the targets (all or nothing)."""
+) -> tuple[int, RenameFilter]:
+    """Apply into staging databases, then swap them into the targets (all or nothing);
+    returns the plaintext bytes and the filter used (what it renamed, disabled, kept)."""
     sink = make_sink()  # connected first: a login failure must not leave a ledger
     try:
         if plan.replace:
@@ -208,7 +249,8 @@ def apply_staged(
         sink.abort()
         raise
     try:
-        total = backup.apply(sink, selection.staged(backup.manifest, staging))
+        byte_filter = selection.staged(backup.manifest, staging)
+        total = backup.apply(sink, byte_filter)
         backup.reporter.event("restore.swap", databases=list(plan.names))
         target.commit(staging, plan.existing, plan.existing if plan.replace else [])
     except SwapIncomplete as exc:
@@ -221,16 +263,18 @@ def apply_staged(
         _roll_back(target, staging, plan, exc)
     if plan.replace and plan.existing:
         backup.reporter.event("restore.replaced", databases=list(plan.existing))
-    return total
+    return total, byte_filter
 
 
 __all__ = [
     "Applier",
     "ByteFilter",
+    "PlaintextScan",
     "Selection",
     "Sink",
     "TargetDatabases",
     "apply_staged",
     "check_target",
     "outcome",
+    "rename_outcome",
 ]

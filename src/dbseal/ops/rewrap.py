@@ -8,8 +8,7 @@
 * :func:`reencrypt_backup` is for what rewrap cannot fix (an exposed data key,
   a removed recipient who kept an old envelope): a new data key, a full
   streaming re-seal into a *new* backup, then the old one is shredded.
-* :func:`forget_backup` deletes a backup; with ``shred`` the key envelope goes
-  first, so the data is unreadable even if deleting it fails.
+* deleting a backup (``forget``, and ``--shred``) is :mod:`dbseal.ops.forget`.
 """
 
 from __future__ import annotations
@@ -37,15 +36,15 @@ from dbseal.errors import CorruptedData, DbsealError, PolicyViolation, UsageErro
 from dbseal.format.envelope import Envelope, parse_envelope
 from dbseal.format.header import derive_subkeys
 from dbseal.format.stanza import Stanza
+from dbseal.ops.forget import forget_backup
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import (
     new_file_keys,
     open_sealed,
     open_sealed_with_key,
     seal_stream,
-    unwrap_stanzas,
+    unwrap_envelope,
 )
-from dbseal.storage import Handle
 
 
 @dataclass(frozen=True)
@@ -112,10 +111,10 @@ def rewrap_backup(
     """Rewrite ``bid``'s key envelope; returns "rewrapped" or "unchanged"."""
     # Only the key envelope and the manifest are read: the data object is never
     # touched, so the cost does not depend on the backup's size.
-    old = parse_envelope(repo.backend.get(envelope_handle(bid)))
-    data_key = unwrap_stanzas(old.stanzas, old.file_id, identities)
+    raw = repo.backend.get(envelope_handle(bid))
+    old = parse_envelope(raw)
+    data_key, _file_id = unwrap_envelope(raw, identities)
     mac_key = derive_subkeys(data_key, old.file_id).header_mac
-    old.verify_mac(mac_key)
     manifest = repo.manifest(bid)
     if manifest.get("file_id") != old.file_id.hex():
         raise CorruptedData(f"backup {bid}'s key envelope does not belong to its manifest")
@@ -137,28 +136,6 @@ def rewrap_backup(
     new = Envelope(old.file_id, old.header_hash, stanzas).encode(mac_key)
     repo.backend.put(envelope_handle(bid), new, overwrite=True)
     return "rewrapped"
-
-
-def forget_backup(repo: Repository, bid: str, shred: bool) -> list[str]:
-    """Delete a backup's objects; with ``shred`` the key envelope goes first. Returns what was removed."""
-    order = (
-        ["envelope", "manifest", "data", "log"]
-        if shred
-        else ["manifest", "data", "log", "envelope"]
-    )
-    handles = {
-        "envelope": envelope_handle(bid),
-        "manifest": manifest_handle(bid),
-        "data": data_handle(bid),
-        "log": log_handle(bid),
-    }
-    removed = []
-    for kind in order:
-        repo.backend.remove(handles[kind])
-        removed.append(kind)
-    for name in repo.backend.list("verification", prefix=f"{bid}/"):
-        repo.backend.remove(Handle("verification", name))
-    return removed
 
 
 def reencrypt_backup(

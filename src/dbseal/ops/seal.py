@@ -16,11 +16,11 @@ from dbseal.codecs import Codec, codec_by_id
 from dbseal.crypto.recipients import Identity, Recipient
 from dbseal.crypto.secret import Secret
 from dbseal.errors import (
-    CorruptedData,
     DbsealError,
     InputError,
     NoMatchingKey,
     OutputError,
+    PayloadCorrupted,
     UsageError,
 )
 from dbseal.format.envelope import for_header, parse_envelope
@@ -35,7 +35,8 @@ from dbseal.format.header import (
     payload_context,
     read_header,
 )
-from dbseal.format.payload import PayloadWriter, Writable, decrypt_payload
+from dbseal.format.payload import PayloadWriter, Writable
+from dbseal.format.reader import decrypt_payload
 from dbseal.format.stanza import MAX_STANZAS, Stanza
 from dbseal.pipeline import BackgroundHash, BackgroundWriter, background
 
@@ -217,6 +218,14 @@ def unwrap_data_key(
     return key
 
 
+def unwrap_envelope(envelope: bytes, identities: Sequence[Identity]) -> tuple[bytes, bytes]:
+    """``(data key, file id)`` from a key envelope alone (its MAC checked); no data object read."""
+    env = parse_envelope(envelope)
+    key = unwrap_stanzas(env.stanzas, env.file_id, identities)
+    env.verify_mac(derive_subkeys(key, env.file_id).header_mac)
+    return key, env.file_id
+
+
 def unwrap_stanzas(
     stanzas: Sequence[Stanza], file_id: bytes, identities: Sequence[Identity]
 ) -> bytes:
@@ -282,6 +291,10 @@ def open_sealed_with_key(
         try:
             yield from codec.decompress(compressed)
         except ValueError as exc:
-            raise CorruptedData(f"the authenticated payload does not decompress: {exc}") from None
+            raise PayloadCorrupted(
+                f"the payload authenticates but does not decompress: {exc}",
+                hint="the writer was faulty or a key holder altered the file; "
+                "use another copy or another backup",
+            ) from None
 
     return Opened(header, Secret(data_key), plain())

@@ -116,7 +116,11 @@ def _tail(path: Path, offset: int = 0, lines: int = _LOG_TAIL_LINES) -> str:
     except OSError:
         return "(no log written)"
     text = data.decode("utf-8", "replace").rstrip()
-    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+    all_lines = text.splitlines()
+    tail = all_lines[-lines:]
+    # the cause is often long before the end (install-db ends with pages of advice)
+    errors = [ln for ln in all_lines[: len(all_lines) - len(tail)] if "[ERROR]" in ln][:5]
+    return "\n".join(errors + tail) or "(log is empty)"
 
 
 class MariaDBSandbox:
@@ -385,6 +389,10 @@ class MariaDBSandbox:
             "--skip-test-db",
             "--force",
             f"--extra-file={sql_path}",
+            # its own tmpdir: a starting mariadbd deletes every #sql* file in its tmpdir, so
+            # bootstraps sharing /tmp (parallel sandboxes, or a real server's /tmp) break each
+            # other's temporary tables ("Unknown table 'mysql.tmp_user_sys'")
+            f"--tmpdir={self.tmpdir / 'tmp'}",
             *_SMALL_INNODB,
         ]
         try:

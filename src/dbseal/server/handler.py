@@ -10,9 +10,9 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dbseal.errors import DbsealError, ReceiverRefused, StorageError
-from dbseal.server import httphead, wire
+from dbseal.server import httphead, uploads, wire
 from dbseal.server.session import Peer, Service
-from dbseal.storage.backend import KINDS, Handle
+from dbseal.storage.backend import KINDS, MUTABLE_KINDS, Handle
 
 _BLOCK = 256 << 10
 _SMALL_RANGE = 4 << 20
@@ -104,6 +104,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         if self.peer.refusal:
             self._fail(ReceiverRefused(self.peer.refusal), close=True)
             return
+        is_part = self.command == "PUT" and self.path.startswith(uploads.PREFIX + "/")
         if self.command != "PUT" and (self.head.chunked or self.head.content_length):
             self.close_connection = True  # a body nobody reads: do not parse it as a request
         url = urlsplit(self.path)
@@ -112,6 +113,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         try:
             if parts[:3] == ["", "v1", "o"] and len(parts) == 5:
                 self._object(Handle(parts[3], unquote(parts[4])), query)
+            elif parts[:3] == ["", "v1", "uploads"]:
+                uploads.handle_request(self, [unquote(p) for p in url.path.split("/")[3:]], query)
             elif parts[:3] == ["", "v1", "list"] and len(parts) == 4 and parts[3] in KINDS:
                 names = self.receiver.backend.list(parts[3], query.get("prefix", ""))
                 self._json(200, {"names": names})
@@ -129,7 +132,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._fail(StorageError(f"bad request: {exc}"), status=400, close=True)
         except DbsealError as exc:
-            self._fail(exc, close=self.command == "PUT")
+            self._fail(exc, close=self.command == "PUT" and not is_part)
 
     def _object(self, handle: Handle, query: dict[str, str]) -> None:
         if self.command == "HEAD":
@@ -143,7 +146,8 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         elif self.command == "PUT":
             self._upload(handle, query.get("overwrite") == "1")
         elif self.command == "DELETE":
-            self._deny_if_append_only("remove", _obj(handle), "deleted")
+            if handle.kind not in MUTABLE_KINDS:
+                self._deny_if_append_only("remove", _obj(handle), "deleted")
             self.receiver.backend.remove(handle)
             self._event("receiver.removed", object=_obj(handle))
             self._reply(204)
@@ -186,7 +190,7 @@ class ReceiverHandler(BaseHTTPRequestHandler):
     # -- writing ----------------------------------------------------------------------------
 
     def _upload(self, handle: Handle, overwrite: bool) -> None:
-        if overwrite:
+        if overwrite and handle.kind not in MUTABLE_KINDS:
             self._deny_if_append_only("overwrite", _obj(handle), "overwritten")
         if not self.head.chunked:
             raise ValueError("an upload must use Transfer-Encoding: chunked")

@@ -29,7 +29,7 @@ MAX_REQUEST_LINE = 8 << 10
 MAX_HEADER_LINE = 8 << 10
 MAX_HEADERS = 64
 MAX_HEAD = 32 << 10
-MAX_CONTENT_LENGTH = 1 << 20  # no receiver request but an upload has a body; uploads are chunked
+MAX_CONTENT_LENGTH = 4 << 20  # the largest body is one part of an upload in parts (3 MiB)
 METHODS = ("HEAD", "GET", "PUT", "DELETE", "POST")
 
 _REQUEST_LINE = re.compile(rb"([A-Z]{1,16}) (/[\x21-\x7e]*) HTTP/1\.([01])")

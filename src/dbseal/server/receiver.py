@@ -40,6 +40,7 @@ from dbseal.server.admission import Deadlines, HandshakeGate, Pending, Refused
 from dbseal.server.handler import ReceiverHandler
 from dbseal.server.refusals import RefusalLog
 from dbseal.server.session import Peer, ReceiverConfig
+from dbseal.server.uploads import UploadSessions
 from dbseal.storage import Backend, open_backend
 
 __all__ = ["Peer", "Receiver", "ReceiverConfig", "server_context"]
@@ -120,6 +121,9 @@ class Receiver:
             config.max_handshakes, config.max_handshakes_per_address, config.handshake_timeout
         )
         self._deadlines = Deadlines()
+        self.sessions = UploadSessions(
+            backend, config.resume_timeout, config.max_connections, self._upload_expired
+        )
         self._allow = frozenset(config.allow)
         self._lock = threading.Lock()
         self._authenticated = 0
@@ -185,6 +189,7 @@ class Receiver:
                 conn.shutdown(socket.SHUT_RDWR)
         for t in threads:
             t.join(timeout)
+        self.sessions.close()  # uncommitted part-uploads leave nothing
         self.refusals.flush()
         self.reporter.event("receiver.stopped", peer="-")
 
@@ -206,12 +211,19 @@ class Receiver:
             with self._lock:
                 self._uploads -= 1
 
+    def _upload_expired(self, session: Any, reason: str) -> None:
+        what = f"{session.handle.kind}/{session.handle.name}"
+        self.reporter.event(
+            "receiver.aborted", peer="-", client=session.owner, object=what, reason=reason
+        )
+
     def clean_leftovers(self, min_age_s: float = 3600.0) -> int:
         """Remove incomplete writes, never while an upload is in progress on this receiver."""
+        self.sessions.expire()
         with self._lock:  # no upload can start while cleaning
-            if self._uploads:
+            if self._uploads or self.sessions.count():
                 raise ReceiverRefused(
-                    f"{self._uploads} upload(s) in progress on the receiver; "
+                    f"{self._uploads + self.sessions.count()} upload(s) in progress on the receiver; "
                     "their temporary objects are not leftovers yet",
                     hint="run it again when no backup is running",
                 )

@@ -10,10 +10,13 @@ from __future__ import annotations
 import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dbseal.monitoring.reporter import Reporter
 from dbseal.storage import Backend
+
+if TYPE_CHECKING:
+    from dbseal.server.uploads import UploadSessions
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ReceiverConfig:
     idle_timeout: float = 120.0
     stall_timeout: float = 1800.0
     log_interval: float = 10.0
+    resume_timeout: float = 300.0  # an upload in parts waits this long for its client to resume
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,11 @@ class Service(Protocol):
         ...
 
     def clean_leftovers(self, min_age_s: float = 3600.0) -> int: ...
+
+    @property
+    def sessions(self) -> UploadSessions:
+        """Uploads in parts that have started and not yet been committed or aborted."""
+        ...
 
     def watch(self, sock: socket.socket, seconds: float) -> AbstractContextManager[None]:
         """Cut ``sock`` if the block is still running after ``seconds`` (in all, not per read)."""

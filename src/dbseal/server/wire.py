@@ -22,8 +22,13 @@ wrong count, or a body that stops early (client killed, connection lost)
 abandons the write, so nothing becomes visible. Chunks are at most
 :data:`MAX_CHUNK` bytes, so memory stays bounded on both sides.
 
+Clients upload in parts when the receiver supports it (``/v1/uploads``, see
+:mod:`dbseal.server.uploads`): each part is retried on its own.
+
 Errors are a status and ``{"error": CLASS, "message": TEXT}``; the client
-raises the matching class of :mod:`dbseal.errors`.
+raises the matching class of :mod:`dbseal.errors`. ``503`` (the receiver's
+own storage unavailable, or too many uploads) and a gateway's ``502``/``504``
+are transient: the client retries them.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from dbseal.errors import (
     OutputError,
     ReceiverRefused,
     StorageError,
+    StorageUnavailable,
 )
 from dbseal.storage.backend import Handle
 
@@ -57,10 +63,13 @@ STATUS: dict[type[DbsealError], int] = {
     ObjectNotFound: 404,
     ObjectExists: 409,
     ReceiverRefused: 403,
+    StorageUnavailable: 503,  # the receiver's own storage is unavailable: the client retries
 }
 _CLASSES: dict[str, type[DbsealError]] = {
-    c.__name__: c for c in (ObjectNotFound, ObjectExists, ReceiverRefused, OutputError)
+    c.__name__: c
+    for c in (ObjectNotFound, ObjectExists, ReceiverRefused, OutputError, StorageUnavailable)
 }
+TRANSIENT_STATUS = (408, 429, 500, 502, 503, 504)
 
 
 class ProtocolError(Exception):
@@ -91,6 +100,8 @@ def error_from(status: int, body: bytes, where: str) -> DbsealError:
     except (ValueError, KeyError, TypeError):
         name, message = "", body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}"
     cls = _CLASSES.get(name, StorageError)
+    if not name and status in TRANSIENT_STATUS:
+        cls = StorageUnavailable  # not the receiver's own error (a proxy, a gateway): it may pass
     return cls(f"receiver {where}: {message}")
 
 

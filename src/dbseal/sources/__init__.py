@@ -12,6 +12,10 @@ Public API::
     table_stats(conn, databases, checksum_max_bytes, rename=None) -> list[TableStat]
     schema_objects(conn, databases, rename=None) -> list[SchemaObjects]
     compare_stats(expected, actual), compare_objects(expected, actual) -> list[str]
+
+Sections dbseal appends to a dump: :mod:`dbseal.sources.exactfloat` (exact FLOAT
+values) and :mod:`dbseal.sources.accounts` (accounts, as inert comments); what a backup
+leaves out: :mod:`dbseal.sources.exclude`.
 """
 
 from dbseal.sources.connect import TLSInfo, connect

@@ -18,52 +18,32 @@ import select
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from dbseal.crypto.secret import Secret
 from dbseal.pipeline import ThreadedWriter
 from dbseal.sources import tabledigest
 from dbseal.sources.connect import TLSInfo
 from dbseal.sources.defaults_file import ClientOptionsFile
+from dbseal.sources.dumppolicy import DumpPolicy
+from dbseal.sources.exclude import Exclusions
 from dbseal.sources.messages import MessageSummary, StderrCollector
 from dbseal.sources.snapshot import SnapshotKind, StatsSnapshot
 from dbseal.sources.stats import SchemaObjects, TableStat
 from dbseal.sources.tools import Tool
 
 Status = Literal["ok", "warnings", "failed"]
+__all__ = ["DumpPolicy", "DumpResult", "DumpRun", "Preflight", "spawn_dump"]
 READ_BLOCK = 1 << 20
 TAIL_KEEP = 4096
 START_MARK = b"-- Current Database: "
 _END_MARK = re.compile(rb"(?:\A|\n)-- Dump completed(?: on [^\n]*)?\n?\Z")
+SECTIONS_END = b" (then dbseal's sections)\n"  # appended to the dump's own completion line
 _PREFIX_LIMIT = 1 << 20
 _EXIT_WAIT = 60.0
-
-
-@dataclass(frozen=True)
-class DumpPolicy:
-    """How strict a dump is.
-
-    ``client_older``: a dump client older (major.minor) than the server is a warning or
-    refused before dumping. ``warnings``: warnings leave the backup usable or fail it.
-    ``table_checksum``: ``dump`` hashes each table's rows in the dump stream itself
-    (:mod:`dbseal.sources.tabledigest`: no work for the server), ``server`` has the
-    server hash every row (``md5-sum64``, :mod:`dbseal.sources.stats`) in the snapshot,
-    ``off`` records row counts only. ``checksum_max_bytes``: with ``server``, larger
-    tables get row counts only (0: never checksum).
-    ``shared_snapshot``: try FLUSH TABLES WITH READ LOCK (waiting at most
-    ``lock_wait_timeout`` seconds) so the statistics share the dump's snapshot, holding
-    it at most ``start_timeout`` seconds while the dump starts.
-    """
-
-    client_older: Literal["warn", "refuse"] = "warn"
-    warnings: Literal["warn", "fail"] = "warn"
-    checksum_max_bytes: int = 1 << 30
-    table_checksum: Literal["dump", "server", "off"] = "dump"
-    shared_snapshot: bool = True
-    lock_wait_timeout: int = 10
-    start_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +55,7 @@ class Preflight:
     tls: TLSInfo | None
     databases: tuple[str, ...]
     warnings: tuple[str, ...]
+    exclusions: Exclusions = field(default_factory=Exclusions)
 
 
 @dataclass(frozen=True)
@@ -94,9 +75,12 @@ class DumpResult:
     tables: tuple[TableStat, ...]
     objects: tuple[SchemaObjects, ...]
     snapshot: SnapshotKind
+    contents: dict[str, Any]
     raw_bytes: int
     started: datetime.datetime
     ended: datetime.datetime
+    # the output is a whole dump (it may still be "failed" by policy: warnings=fail)
+    complete: bool = False
 
 
 def spawn_dump(
@@ -129,8 +113,10 @@ class DumpRun:
         preflight: Preflight,
         policy: DumpPolicy,
         password: Secret | None,
+        contents: dict[str, Any] | None = None,
     ) -> None:
         assert proc.stdout is not None and proc.stderr is not None
+        self._contents = dict(contents or {})
         self._proc = proc
         self._fd = proc.stdout.fileno()
         self._options = options
@@ -148,6 +134,8 @@ class DumpRun:
         self._notes: list[str] = []
         self._digester: tabledigest.TableDigester | None = None
         self._digesting: ThreadedWriter[bytes] | None = None
+        self._sections: Iterator[bytes] | None = None
+        self._extra = bytearray()
         if policy.table_checksum == "dump":
             self._digester = tabledigest.TableDigester()
             self._digesting = ThreadedWriter([self._digester.feed], depth=16)
@@ -187,7 +175,8 @@ class DumpRun:
         """Up to ``n`` bytes of the dump (all the rest if ``n < 0``); ``b""`` at the end.
 
         With ``n >= 0`` it returns ``n`` bytes unless the dump ends first (full blocks keep
-        the per-block work of the stages behind it small).
+        the per-block work of the stages behind it small). After the program's output
+        come dbseal's own sections (:meth:`_sections`), if any.
         """
         if n < 0:
             pieces = []
@@ -196,6 +185,14 @@ class DumpRun:
             return b"".join(pieces)
         if n == 0:
             return b""
+        data = self._read_dump(n)
+        if len(data) < n and self._eof:
+            data += self._read_sections(n - len(data))
+        if data:
+            self._bytes += len(data)
+        return data
+
+    def _read_dump(self, n: int) -> bytes:
         chunks: list[bytes] = []
         if self._ahead:
             chunks.append(bytes(self._ahead[:n]))
@@ -209,11 +206,40 @@ class DumpRun:
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if data:
             self._options.remove()
-            self._bytes += len(data)
             self._tail = (self._tail + data[-TAIL_KEEP:])[-TAIL_KEEP:]
             if self._digesting is not None:
                 self._digesting.write(data)
         return data
+
+    def _read_sections(self, n: int) -> bytes:
+        if self._sections is None:
+            self._sections = self._section_blocks()
+        while len(self._extra) < n:
+            block = next(self._sections, None)
+            if block is None:
+                break
+            self._extra += block
+        data = bytes(self._extra[:n])
+        del self._extra[:n]
+        return data
+
+    def _section_blocks(self) -> Iterator[bytes]:
+        """dbseal's sections, only after a complete dump, ending with the dump's completion
+        line again (with :data:`SECTIONS_END`), so a cut-off section is seen as incomplete."""
+        if not _END_MARK.search(self._tail) or self._proc.poll() not in (None, 0):
+            return
+        self._snapshot.wait()
+        wrote = False
+        try:
+            for block in self._snapshot.sections():
+                wrote = True
+                yield block
+        except Exception as exc:
+            self._notes.append(f"dbseal's sections after the dump could not be written: {exc}")
+            return
+        if wrote:  # the last line is again a completion line, now for the sections too
+            last = self._tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            yield b"\n" + last + SECTIONS_END
 
     def readable(self) -> bool:
         return True
@@ -281,6 +307,20 @@ class DumpRun:
             return tuple(self._snapshot.tables)
         return tuple(tabledigest.with_digests(self._snapshot.tables, self._digester.digests()))
 
+    def _contents_after(self, snap: StatsSnapshot, warnings: list[str]) -> dict[str, Any]:
+        """What the backup holds (and not), for the manifest; adds a warning for each gap."""
+        contents = {
+            **self._contents,
+            "accounts": bool(snap.accounts),
+            "exact_floats": [f"{t.database}.{t.table}" for t in snap.float_plan.tables],
+            "inexact": list(snap.float_plan.inexact),
+            "inexact_tables": sorted(f"{d}.{t}" for d, t in snap.float_plan.inexact_tables),
+        }
+        if snap.accounts_error:
+            warnings.append(f"accounts were not backed up: {snap.accounts_error}")
+        warnings += [f"inexact values: {note}" for note in snap.float_plan.inexact]
+        return contents
+
     def _redact(self, data: bytes) -> bytes:
         if self._password is not None and len(self._password) >= 4:
             return data.replace(self._password.reveal(), b"***")
@@ -315,6 +355,8 @@ class DumpRun:
                 f"statistics come from a separate snapshot, so concurrent writes can make them "
                 f"differ from the dump ({snap.lock_note})"
             )
+        complete = not failures
+        contents = self._contents_after(snap, warnings)
         if warnings and self._policy.warnings == "fail":
             failures.append("warnings count as failures under this policy (warnings=fail)")
         status: Status = "failed" if failures else "warnings" if warnings else "ok"
@@ -333,7 +375,9 @@ class DumpRun:
             tables=self._tables() if not failures else (),
             objects=tuple(snap.objects) if not failures else (),
             snapshot=snap.kind,
+            contents=contents,
             raw_bytes=self._bytes,
             started=self._started,
             ended=datetime.datetime.now(datetime.UTC),
+            complete=complete,
         )

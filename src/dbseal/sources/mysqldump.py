@@ -24,7 +24,14 @@ The dump runs as::
   database that is not empty unless ``--replace`` (:mod:`dbseal.ops.restore`).
 * Not used: ``--force`` (the first error must stop the dump), ``--master-data``/``--gtid``
   (they need more privileges; binary-log positions are not recorded), ``--all-databases``
-  (it would dump the ``mysql`` system database; users and grants are not backed up).
+  (it would dump the ``mysql`` system database; accounts are dbseal's own section).
+* ``--dump-history`` (MariaDB 10.11+ clients): system-versioned tables with every
+  history row and its ``row_start``/``row_end``; the restore loads them with
+  ``system_versioning_insert_history`` (MariaDB 10.11+ servers).
+
+After the program's own completion line, dbseal may append sections of its own: the
+exact FLOAT values (:mod:`dbseal.sources.exactfloat`) and, when asked, the accounts
+as inert comments (:mod:`dbseal.sources.accounts`).
 
 The password reaches the child only through the option file
 (:mod:`dbseal.sources.defaults_file`), which is removed as soon as the child has shown
@@ -52,10 +59,11 @@ from dbseal.sources.connect import (
 )
 from dbseal.sources.defaults_file import ClientOptionsFile, client_enforces_tls
 from dbseal.sources.dumprun import DumpPolicy, DumpResult, DumpRun, Preflight, spawn_dump
+from dbseal.sources.exclude import resolve as resolve_exclusions
 from dbseal.sources.mysql_url import MySQLTarget
 from dbseal.sources.privileges import missing_privilege_warnings
 from dbseal.sources.snapshot import StatsSnapshot
-from dbseal.sources.tools import DUMP_PROGRAMS, Tool, find_tool
+from dbseal.sources.tools import DUMP_PROGRAMS, HISTORY_OPTIONS, Tool, dumps_history, find_tool
 from dbseal.sources.versions import compare_versions, parse_server_version
 
 DUMP_OPTIONS: tuple[str, ...] = (
@@ -73,7 +81,15 @@ DUMP_OPTIONS: tuple[str, ...] = (
     "--max-allowed-packet=1G",
 )
 
-__all__ = ["DUMP_OPTIONS", "DumpPolicy", "DumpResult", "DumpRun", "MysqldumpSource", "Preflight"]
+__all__ = [
+    "DUMP_OPTIONS",
+    "HISTORY_OPTIONS",
+    "DumpPolicy",
+    "DumpResult",
+    "DumpRun",
+    "MysqldumpSource",
+    "Preflight",
+]
 
 
 class MysqldumpSource:
@@ -110,6 +126,7 @@ class MysqldumpSource:
             "databases": list(t.databases),
             "ssl_mode": t.ssl_mode,
             "dump_options": list(DUMP_OPTIONS),
+            "accounts": self.wants_accounts(),
         }
         try:
             tool = self.tool()
@@ -119,7 +136,14 @@ class MysqldumpSource:
             facts["tool"] = tool.path
             facts["client_version"] = tool.version_line
             facts["tls_enforced_by_client"] = client_enforces_tls(t, tool.flavor)
+            facts["dump_history"] = dumps_history(tool)
         return facts
+
+    def wants_accounts(self) -> bool:
+        """Accounts are backed up when asked, and by default for a whole server."""
+        if self.policy.accounts is not None:
+            return self.policy.accounts
+        return not self.target.databases
 
     def preflight(self, conn: Conn) -> Preflight:
         """Versions, TLS, databases and privileges; raises before anything is dumped."""
@@ -151,8 +175,11 @@ class MysqldumpSource:
                 f"{tool.name} cannot be made to refuse plaintext in ssl mode "
                 f"{self.target.ssl_mode!r}; TLS was checked on dbseal's own connection only"
             )
+        databases, exclusions = resolve_exclusions(
+            conn, databases, self.policy.exclude_databases, self.policy.exclude_tables
+        )
         warnings += missing_privilege_warnings(conn, databases)
-        return Preflight(tool, version, session_tls(conn), databases, tuple(warnings))
+        return Preflight(tool, version, session_tls(conn), databases, tuple(warnings), exclusions)
 
     def start(self) -> DumpRun:
         """Check everything, then start the dump; raises (and cleans up) before dumping."""
@@ -162,13 +189,23 @@ class MysqldumpSource:
         try:
             pre = self.preflight(conn)
             options = ClientOptionsFile(self.target, self._password, pre.tool.flavor).__enter__()
+            history = dumps_history(pre.tool)
             args = [
                 *DUMP_OPTIONS,
+                *(HISTORY_OPTIONS if history else ()),
+                *pre.exclusions.dump_options(),
                 *_flavor_options(pre, version_is_mariadb="MariaDB" in pre.server_version),
             ]
             server_checksums = self.policy.table_checksum == "server"
             snapshot = StatsSnapshot(
-                conn, list(pre.databases), self.policy.checksum_max_bytes if server_checksums else 0
+                conn,
+                list(pre.databases),
+                self.policy.checksum_max_bytes if server_checksums else 0,
+                exact_floats=self.policy.exact_floats,
+                accounts=self.wants_accounts(),
+                skip=pre.exclusions.tables,
+                values_max_bytes=self.policy.values_max_bytes(),
+                history=history,
             )
             # From here until wait_for_start() releases it, no commit can happen server-wide.
             snapshot.begin(self.policy.shared_snapshot, self.policy.lock_wait_timeout)
@@ -181,7 +218,12 @@ class MysqldumpSource:
             else:
                 conn.close()
             raise
-        run = DumpRun(proc, options, snapshot, pre, self.policy, self._password)
+        contents = {
+            "history": history,
+            "whole_server": not self.target.databases,
+            **pre.exclusions.manifest(),
+        }
+        run = DumpRun(proc, options, snapshot, pre, self.policy, self._password, contents)
         run.wait_for_start(self.policy.start_timeout)
         return run
 

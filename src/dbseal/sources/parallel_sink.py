@@ -13,7 +13,9 @@ splits the dump with :class:`DumpSplitter`:
   them, so a trigger, a view or ``ENABLE KEYS`` after the rows sees all of them.
 
 The other lanes first get the dump's opening session settings (character set, time zone,
-``SQL_MODE``, ``FOREIGN_KEY_CHECKS=0``, ``UNIQUE_CHECKS=0``) and the current ``USE``.
+``SQL_MODE``, ``FOREIGN_KEY_CHECKS=0``, ``UNIQUE_CHECKS=0``), the current ``USE`` and
+the current ``system_versioning_insert_history`` (``--dump-history`` sets it around the
+rows of a system-versioned table, which carry their ``row_start``/``row_end``).
 ``LOCK TABLES``/``UNLOCK TABLES`` lines are dropped: a write lock held by lane 0 would
 stop the others (for InnoDB the lock does nothing for a restore; MyISAM and Aria tables
 load a little slower without it). Rows inside ``DELIMITER`` blocks (routine and trigger
@@ -41,6 +43,8 @@ _INSERT = b"\nINSERT INTO `"
 _DELIM = b"\nDELIMITER "
 _LOCKS = (b"\nLOCK TABLES ", b"\nUNLOCK TABLES;\n")
 _USE = b"\nUSE `"
+_HISTORY = b"\n/*M!101100 SET "  # mariadb-dump --dump-history around versioned rows
+_HISTORY_ON = b"@@session.system_versioning_insert_history=1 "
 DEFAULT_JOBS = 2  # measured: 1.69x faster than one connection on 2 cores (docs/benchmarks.md)
 MAX_JOBS = 16
 _LANE_BYTES = 4 << 20  # queued per lane before the producer waits
@@ -68,6 +72,7 @@ class DumpSplitter:
         self._head = bytearray()  # the first serial bytes, for the preamble
         self._found: dict[bytes, int] = {}
         self.database = ""
+        self.history = False  # system_versioning_insert_history, as the dump set it last
 
     @property
     def preamble(self) -> bytes:
@@ -112,7 +117,9 @@ class DumpSplitter:
             self._delimited = False
             return self._serial(buf[pos : end + 1]), end + 1
         found = [
-            (i, m) for m in (_INSERT, _USE, _DELIM, *_LOCKS) if (i := self._find(buf, m, pos)) >= 0
+            (i, m)
+            for m in (_INSERT, _USE, _DELIM, _HISTORY, *_LOCKS)
+            if (i := self._find(buf, m, pos)) >= 0
         ]
         if not found:
             return self._until(buf, pos, len(buf) - 16)
@@ -131,6 +138,9 @@ class DumpSplitter:
                 self.database = name[:-2].replace(b"``", b"`").decode("utf-8", "surrogateescape")
         elif mark == _DELIM:
             self._delimited = line[len(_DELIM) - 1 :].strip() != b";"
+        elif mark == _HISTORY:
+            if b"system_versioning_insert_history" in line:
+                self.history = _HISTORY_ON in line
         else:
             return None, eol  # LOCK TABLES / UNLOCK TABLES: dropped
         return self._serial(buf[at + 1 : eol + 1]), eol
@@ -165,6 +175,7 @@ class _Lane:
         self.sink, self.index = sink, index
         self.queued = 0
         self.database: str | None = None
+        self.history = False
         self.primed = index == 0
         self.error: BaseException | None = None
         self._q: queue.Queue[bytes | threading.Event | None] = queue.Queue()
@@ -288,6 +299,12 @@ class ParallelClientSink:
         if lane.index != 0 and lane.database != db:
             lane.send(f"USE `{db.replace('`', '``')}`;\n".encode())
             lane.database = db
+        if lane.index != 0 and lane.history != self._split.history:
+            flag = b"1" if self._split.history else b"0"
+            lane.send(
+                b"/*M!101100 SET SESSION system_versioning_insert_history=" + flag + b" */;\n"
+            )
+            lane.history = self._split.history
         lane.send(piece.data)
         if lane.index != 0:
             self._spread.add(lane.index)

@@ -5,7 +5,7 @@ The restore level of ``dbseal verify`` runs this against the copy it restored::
     mariadb-dump --defaults-file=F --single-transaction --quick --hex-blob
         --default-character-set=utf8mb4 --tz-utc --max-allowed-packet=1G
         --no-tablespaces --no-create-info --no-create-db --skip-triggers
-        --skip-comments --databases -- DB...
+        --skip-comments [--dump-history] --databases -- DB...
 
 The options that shape how rows print are the backup's (:data:`DUMP_OPTIONS`); only
 the rows are kept (no DDL, no routines). The output goes straight into a
@@ -25,7 +25,7 @@ from dbseal.sources.dumprun import READ_BLOCK, spawn_dump
 from dbseal.sources.messages import StderrCollector
 from dbseal.sources.mysql_url import MySQLTarget
 from dbseal.sources.tabledigest import TableDigester
-from dbseal.sources.tools import DUMP_PROGRAMS, find_tool
+from dbseal.sources.tools import DUMP_PROGRAMS, HISTORY_OPTIONS, dumps_history, find_tool
 
 ROW_OPTIONS: tuple[str, ...] = (
     "--single-transaction",
@@ -61,7 +61,8 @@ def redump_digests(
     names = [to_server.get(db, db) for db in databases]
     digester = TableDigester({new: old for old, new in to_server.items()})
     with ClientOptionsFile(target, password, tool.flavor) as options:
-        proc = spawn_dump(tool.path, options, list(ROW_OPTIONS), tuple(names))
+        args = [*ROW_OPTIONS, *(HISTORY_OPTIONS if dumps_history(tool) else ())]
+        proc = spawn_dump(tool.path, options, args, tuple(names))
         assert proc.stdout is not None and proc.stderr is not None
         errors = StderrCollector(proc.stderr, name="dbseal-redump-stderr")
         try:

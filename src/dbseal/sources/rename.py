@@ -12,16 +12,13 @@ lines that start with known prefixes is safe:
 * ``/*!50001 VIEW `v` AS select ... `old`.`t` ...`` (a view's definition names its tables
   with their database when it uses more than one database): every ```old``.`` becomes
   ```new``.``;
-* ``/*!50003 CREATE*/ ... TRIGGER old.tr BEFORE INSERT ON old.t ...``: a trigger keeps the
-  text it was created with, so a database named in its name or table is rewritten (without
-  that, the restore would create the trigger in the *old* database).
-* ``  `id` int NOT NULL DEFAULT nextval(`old`.`seq`)``: a column whose default takes the
-  next value of a sequence names the sequence with its database; ``nextval(`old`.`` and
-  ``lastval(`old`.`` on a line that begins with a column name become the new name
-  (without that, the copy would draw its numbers from the *old* database's sequence).
-
-Not rewritten: database names written inside the bodies of routines, triggers and events
-(``SELECT * FROM old.t``); they keep pointing at the old name.
+* whole statements that can name a database (``CREATE TABLE`` up to its ``;``, views,
+  triggers, routines and events up to their ``;;``) go to
+  :class:`~dbseal.sources.rename_objects.ObjectRewriter`: qualified names ``old.x`` in
+  column defaults (``nextval(`old`.`seq`)``), foreign keys, view, trigger, routine and
+  event texts become ``new.x``; an object where an old name stays and may be a reference
+  (a string literal, a bare name) is refused unless allowed; events of a renamed database
+  are created disabled unless ``keep_events_enabled``.
 
 With ``fresh`` (names as restored), the ``CREATE DATABASE`` of those databases loses its
 ``IF NOT EXISTS``: a database created by someone else after ``ops.restore`` found the name
@@ -44,10 +41,11 @@ the same stream in any split gives the same output.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Set
 
 from dbseal.errors import RestoreFailed
+from dbseal.sources import rename_objects as ro
+from dbseal.sources.sqlrefs import quote_name
 
 MAX_REWRITTEN_LINE = 16 << 20
 _CURDB = b"-- Current Database: "
@@ -56,29 +54,23 @@ _USE = b"USE "
 _ALTER = b"ALTER DATABASE "
 _VIEW = b"/*!50001 VIEW "
 _TRIGGER = b"/*!50003 CREATE*/ "
-_COLUMN = b"  `"
+_TABLE = b"CREATE TABLE "
+_ROUTINE = b"CREATE DEFINER="
+_EVENT = b"/*!50106 CREATE*/ "
+_SQL_MODE = b"/*!50003 SET sql_mode "
 _LOCK = b"LOCK TABLES "
 _UNLOCK = b"UNLOCK TABLES;"
-_SEQUENCE_CALLS = (b"nextval(", b"lastval(")
+_OBJECTS = {
+    _TABLE: ro.TABLE,
+    _VIEW: ro.VIEW,
+    _TRIGGER: ro.TRIGGER,
+    _ROUTINE: ro.ROUTINE,
+    _EVENT: ro.EVENT,
+}
 _FOOTERS = (b"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE", b"/*!40101 SET SQL_MODE=@OLD_SQL_MODE")
 _IF_NOT_EXISTS = b"/*!32312 IF NOT EXISTS*/ "
 _PARTIAL = b"\0partial"
 _ID = rb"(?:`(?:[^`]|``)+`|[0-9A-Za-z_$\x80-\xff]+)"
-_TRIGGER_HEAD = re.compile(
-    rb"(TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?)(?:(" + _ID + rb")\s*\.\s*)?(" + _ID + rb")"
-    rb"(\s+(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)\s+ON\s+)(?:(" + _ID + rb")\s*\.\s*)?",
-    re.IGNORECASE,
-)
-
-
-def quote_name(name: bytes) -> bytes:
-    return b"`" + name.replace(b"`", b"``") + b"`"
-
-
-def _unquote(ident: bytes) -> bytes:
-    if ident.startswith(b"`") and ident.endswith(b"`"):
-        return ident[1:-1].replace(b"``", b"`")
-    return ident
 
 
 def _quoted_at(line: bytes, start: int) -> tuple[bytes, int] | None:
@@ -100,23 +92,39 @@ class RenameFilter:
     """``feed(block) -> bytes`` then ``flush() -> bytes``; renames and selects databases.
 
     ``mapping`` maps names in the dump to names to create; ``only`` (names in the dump)
-    keeps just those databases. Either may be None. ``drop_locks`` leaves out the
-    ``LOCK TABLES`` and ``UNLOCK TABLES`` lines.
+    keeps just those databases. Either may be None. ``final`` (dump names to the names the
+    restore ends with) is for a ``mapping`` through internal names, the atomic restore's
+    staging databases: only the databases ``final`` renames have their events disabled and
+    their old names refused, and reported names are ``final``'s (None: ``mapping``'s). With a mapping, an object that would
+    still name an old database raises :class:`~dbseal.errors.OldReferences` unless
+    ``allow_old_references``; :meth:`scanner` makes a twin that only collects them, for a
+    pass that applies nothing.
     """
 
     def __init__(
         self,
         mapping: Mapping[str, str] | None = None,
         only: Set[str] | None = None,
+        *,
         drop_locks: bool = False,
         fresh: Set[str] | None = None,
+        keep_events_enabled: bool = False,
+        allow_old_references: bool = False,
+        final: Mapping[str, str] | None = None,
+        _collect: bool = False,
     ) -> None:
         self._map = {k.encode(): v.encode() for k, v in (mapping or {}).items() if k != v}
+        ends = None if final is None else {k.encode(): v.encode() for k, v in final.items()}
         self._only = {n.encode() for n in only} if only is not None else None
         self._fresh = {n.encode() for n in fresh or ()}
+        self._args = (mapping, only, keep_events_enabled, allow_old_references, final)
+        self.objects = ro.ObjectRewriter(
+            self._map, keep_events_enabled, allow_old_references, collect=_collect, final=ends
+        )
+        self._db: bytes | None = None  # the dump's current database
         needles = [_CURDB]
         if self._map:
-            needles += [_CREATE, _USE, _ALTER, _VIEW, _TRIGGER, _COLUMN]
+            needles += [_CREATE, _USE, _ALTER, *_OBJECTS, _SQL_MODE]
         if self._only is not None:
             needles += [_CREATE, _USE, _ALTER, *_FOOTERS]
         if drop_locks:
@@ -150,8 +158,8 @@ class RenameFilter:
                 continue
             kind = self._match(buf, pos)
             if kind is not None:
-                nl = buf.find(b"\n", pos)
-                if kind is _PARTIAL or nl < 0:
+                nl = -1 if kind is _PARTIAL else _statement_end(kind, buf, pos)
+                if nl < 0:
                     if end - pos > MAX_REWRITTEN_LINE:
                         raise RestoreFailed("a line of the dump to rewrite is longer than 16 MiB")
                     self._carry = buf[pos:]
@@ -217,6 +225,7 @@ class RenameFilter:
         if kind == _CURDB:
             found = _quoted_at(line, len(_CURDB))
             if found is not None:
+                self._db = found[0]
                 self.seen.append(found[0].decode("utf-8", "replace"))
                 if self._only is not None:
                     self._dropping = found[0] not in self._only
@@ -236,22 +245,9 @@ class RenameFilter:
             return line
         if kind in (_USE, _ALTER):
             return self._rename_at(line, len(kind))
-        if kind == _VIEW:
-            for old, new in self._map.items():
-                line = line.replace(quote_name(old) + b".", quote_name(new) + b".")
-            return line
-        if kind == _TRIGGER:
-            return _TRIGGER_HEAD.sub(self._trigger_names, line, count=1)
-        if kind == _COLUMN:
-            for old, new in self._map.items():
-                for call in _SEQUENCE_CALLS:
-                    line = line.replace(
-                        call + quote_name(old) + b".", call + quote_name(new) + b"."
-                    )
-            return line
         if kind in (_LOCK, _UNLOCK):
             return b""
-        return line
+        return self._object(kind, line)
 
     def _rename_at(self, line: bytes, start: int) -> bytes:
         found = _quoted_at(line, start)
@@ -260,11 +256,48 @@ class RenameFilter:
         name, after = found
         return line[:start] + quote_name(self._map[name]) + line[after:]
 
-    def _trigger_names(self, m: re.Match[bytes]) -> bytes:
-        def qualifier(ident: bytes | None) -> bytes:
-            if ident is None:
-                return b""
-            name = _unquote(ident)
-            return (quote_name(self._map[name]) if name in self._map else ident) + b"."
+    # -- objects that name databases (rename_objects) --------------------------------
 
-        return m.group(1) + qualifier(m.group(2)) + m.group(3) + m.group(4) + qualifier(m.group(5))
+    def _object(self, kind: bytes, text: bytes) -> bytes:
+        if kind == _SQL_MODE:
+            self.objects.set_mode(text)
+            return text
+        if kind in _OBJECTS:
+            return self.objects.statement(_OBJECTS[kind], text, self._db)
+        return text
+
+    def scanner(self) -> RenameFilter:
+        """A twin for the authentication pass: same rewrites, collects every unsafe object."""
+        mapping, only, keep, allow, final = self._args
+        return RenameFilter(
+            mapping,
+            only,
+            keep_events_enabled=keep,
+            allow_old_references=allow,
+            final=final,
+            _collect=True,
+        )
+
+    def check(self) -> None:
+        """After :meth:`scanner`'s pass: refuse the unsafe objects it met, unless allowed."""
+        self.objects.check()
+
+    @property
+    def disabled_events(self) -> list[str]:
+        return self.objects.disabled_events
+
+    @property
+    def old_references(self) -> list[str]:
+        return self.objects.old_references
+
+
+def _statement_end(kind: bytes, buf: bytes, pos: int) -> int:
+    """Index of the newline that ends the statement of ``kind`` at ``buf[pos]``; -1 if not in ``buf``."""
+    if kind == _TABLE:  # columns and keys, then ") ENGINE=...;" (and partitions) on its own line
+        close = buf.find(b"\n)", pos)
+        end = -1 if close < 0 else buf.find(b";\n", close)
+        return end + 1 if end >= 0 else -1
+    if kind in (_TRIGGER, _ROUTINE, _EVENT):  # under DELIMITER ;;
+        end = buf.find(b";;\n", pos)
+        return end + 2 if end >= 0 else -1
+    return buf.find(b"\n", pos)

@@ -296,8 +296,11 @@ def _sequence_defaults(conn: Conn, db: str) -> list[tuple[str, str, str]]:
     defaults are dropped before the swap and set again, pointing at the target, after it."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = %s AND COLUMN_DEFAULT LIKE %s",
+            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_DEFAULT "
+            "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
+            "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+            "WHERE c.TABLE_SCHEMA = %s AND t.TABLE_TYPE = 'BASE TABLE' "
+            "AND c.COLUMN_DEFAULT LIKE %s",  # a view shows its table's default too
             (db, "%val(`" + STAGE_PREFIX.replace("_", "\\_") + "%"),
         )
         return [(str(t), str(c), str(d)) for t, c, d in cur.fetchall()]

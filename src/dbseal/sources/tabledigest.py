@@ -31,6 +31,7 @@ digests.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -210,7 +211,7 @@ def with_digests(
 ) -> list[TableStat]:
     """Row counts with each table's digest (:data:`EMPTY` for a table without rows)."""
     return [
-        TableStat(t.database, t.table, t.rows, digests.get((t.database, t.table), EMPTY), METHOD)
+        dataclasses.replace(t, checksum=digests.get((t.database, t.table), EMPTY), method=METHOD)
         for t in counted
     ]
 

@@ -67,3 +67,13 @@ def _version(path: str) -> tuple[str, Version | None]:
         )
     line = line.splitlines()[0]
     return line, parse_client_version(line)
+
+
+# Rows of system-versioned tables FOR SYSTEM_TIME ALL, with their row_start/row_end.
+HISTORY_OPTIONS: tuple[str, ...] = ("--dump-history",)
+
+
+def dumps_history(tool: Tool) -> bool:
+    """MariaDB's client dumps system-versioned history since 10.11 (``--dump-history``)."""
+    v = tool.version
+    return v is not None and v.flavor == "mariadb" and v.number >= (10, 11, 0)

@@ -22,7 +22,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-KINDS = ("config", "data", "envelope", "manifest", "log", "secret", "verification", "lock")
+KINDS = (
+    "config",
+    "data",
+    "envelope",
+    "manifest",
+    "log",
+    "secret",
+    "verification",
+    "lock",
+    "inflight",
+)
+# Announcements of running backups (catalog/inflight.py): not backup data, so an
+# append-only receiver still lets clients overwrite (refresh) and delete them.
+MUTABLE_KINDS = ("inflight",)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,199})?")
 
 
@@ -43,6 +56,7 @@ class ObjectInfo:
     handle: Handle
     size: int
     mtime: float
+    retain_until: float | None = None  # S3 Object Lock retention date (epoch), if any
 
 
 class Backend(Protocol):

@@ -29,6 +29,7 @@ _DIRS = {
     "secret": "secrets",
     "verification": "verifications",
     "lock": "locks",
+    "inflight": "inflight",
 }
 _TMP_SUFFIX = ".dbseal-tmp"
 

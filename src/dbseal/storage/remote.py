@@ -13,7 +13,12 @@ partial object away.
 Idle connections are kept for reuse (one per concurrent caller, up to
 ``pool_size``). A request that fails on a reused connection before any
 answer arrived is sent once more on a fresh one (the receiver had closed it
-for idleness); nothing else is retried here.
+for idleness). Transient failures are StorageUnavailable (exit 45) and are
+retried by the shared :class:`~dbseal.storage.retry.Retrier`: requests
+through :class:`~dbseal.storage.retry.RetryingBackend`, and a download that
+breaks resumes from the byte it reached (a new ranged GET). A streaming
+upload goes in parts of at most 3 MiB (:mod:`dbseal.storage.remote_parts`),
+each retried; the object appears only at the commit.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from dbseal.errors import StorageError, UsageError
 from dbseal.server import wire
 from dbseal.storage import TlsClientFiles
 from dbseal.storage.backend import KINDS, Handle, ObjectInfo
-from dbseal.storage.remote_io import Download, Pool, Upload
+from dbseal.storage.remote_io import Conn, Download, Pool, Upload
+from dbseal.storage.remote_parts import NotSupported, PartUpload
+from dbseal.storage.retry import Retrier
 
 _BUFFER = 256 << 10
 _TLS_HINT = (
@@ -78,14 +85,20 @@ class RemoteBackend:
         port: int,
         context: ssl.SSLContext,
         *,
-        timeout: float = 300.0,
+        retrier: Retrier | None = None,
         pool_size: int = 8,
     ) -> None:
-        self._pool = Pool(host, port, context, timeout, pool_size)
+        self.retrier = retrier or Retrier()
+        policy = self.retrier.policy
+        self._pool = Pool(
+            host, port, context, policy.read_timeout_s, pool_size, policy.connect_timeout_s
+        )
         self.location = self._pool.location
 
     @classmethod
-    def from_url(cls, location: str, tls: TlsClientFiles) -> RemoteBackend:
+    def from_url(
+        cls, location: str, tls: TlsClientFiles, retrier: Retrier | None = None
+    ) -> RemoteBackend:
         url = urlsplit(location)
         try:
             port = url.port
@@ -96,7 +109,7 @@ class RemoteBackend:
                 f"{location!r} is not a receiver address",
                 hint="write dbseal+tls://HOST:PORT (the --listen address of `dbseal serve`)",
             )
-        return cls(url.hostname, port, client_context(tls))
+        return cls(url.hostname, port, client_context(tls), retrier=retrier)
 
     # -- Backend ------------------------------------------------------------------------------
 
@@ -117,11 +130,16 @@ class RemoteBackend:
     def open(self, handle: Handle, start: int = 0, length: int | None = None) -> Iterator[BinaryIO]:
         if start < 0 or (length is not None and length < 0):
             raise ValueError("start and length must not be negative")
-        query = f"?start={start}" + (f"&length={length}" if length is not None else "")
-        conn, status, headers = self._pool.exchange("GET", wire.object_path(handle) + query)
-        if status != 200:
-            raise self._pool.failure(conn, status, headers, _obj(handle))
-        body = Download(conn, self._pool, _obj(handle))
+
+        def request(offset: int) -> Conn:
+            left = None if length is None else length - offset
+            query = f"?start={start + offset}" + (f"&length={left}" if left is not None else "")
+            conn, status, headers = self._pool.exchange("GET", wire.object_path(handle) + query)
+            if status != 200:
+                raise self._pool.failure(conn, status, headers, _obj(handle))
+            return conn
+
+        body = Download(request(0), self._pool, _obj(handle), request, self.retrier)
         try:
             yield io.BufferedReader(body, _BUFFER)
         finally:
@@ -129,6 +147,19 @@ class RemoteBackend:
 
     @contextlib.contextmanager
     def writer(self, handle: Handle, *, overwrite: bool = False) -> Iterator[BinaryIO]:
+        """Uploads in parts, each retried (a receiver without them: one streaming PUT)."""
+        try:
+            parts = PartUpload(self._pool, self.retrier, handle, _obj(handle), overwrite)
+        except NotSupported:
+            with self._stream(handle, overwrite) as fh:
+                yield fh
+            return
+        with _ended(parts) as fh:
+            yield fh
+
+    @contextlib.contextmanager
+    def _stream(self, handle: Handle, overwrite: bool) -> Iterator[BinaryIO]:
+        """The whole object in one chunked PUT (not resumable: a cut fails the upload)."""
         target = wire.object_path(handle) + ("?overwrite=1" if overwrite else "")
         headers = {
             "Transfer-Encoding": "chunked",
@@ -140,18 +171,12 @@ class RemoteBackend:
         if status != 100:
             conn.keep = False  # the receiver answered instead of waiting for the body
             raise self._pool.failure(conn, status, answer, _obj(handle))
-        upload = Upload(conn, self._pool, _obj(handle))
-        out = io.BufferedWriter(upload, _BUFFER)
-        try:
-            yield out
-            out.flush()
-        except BaseException:
-            upload.abort()
-            raise
-        upload.commit()
+        with _ended(Upload(conn, self._pool, _obj(handle))) as fh:
+            yield fh
 
     def put(self, handle: Handle, data: bytes, *, overwrite: bool = False) -> None:
-        with self.writer(handle, overwrite=overwrite) as fh:
+        """One request (RetryingBackend retries the whole put: the bytes are in memory)."""
+        with self._stream(handle, overwrite) as fh:
             fh.write(data)
 
     def list(self, kind: str, prefix: str = "") -> builtins.list[str]:
@@ -200,16 +225,20 @@ class RemoteBackend:
     def _call(self, method: str, target: str, *, what: str) -> tuple[int, HTTPMessage, bytes]:
         """The whole (small) answer to a request without a body."""
         headers = {"Content-Length": "0"} if method in ("POST", "DELETE") else {}
-        conn, status, answer = self._pool.exchange(method, target, headers)
-        try:
-            body = b"" if method == "HEAD" else conn.body(answer)
-        except (OSError, wire.ProtocolError) as exc:
-            conn.close()
-            raise StorageError(
-                f"receiver {self._pool.netloc}: {what}: connection lost ({exc})"
-            ) from None
-        self._pool.release(conn)
-        return status, answer, body
+        return self._pool.call(method, target, headers)
+
+
+@contextlib.contextmanager
+def _ended(upload: Upload | PartUpload) -> Iterator[BinaryIO]:
+    """A buffered file over ``upload``: committed when the block ends, else aborted."""
+    out = io.BufferedWriter(upload, _BUFFER)
+    try:
+        yield out
+        out.flush()
+        upload.commit()
+    except BaseException:
+        upload.abort()
+        raise
 
 
 def _obj(handle: Handle) -> str:

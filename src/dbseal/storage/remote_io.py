@@ -5,6 +5,11 @@ TLS sockets speaking HTTP/1.1 (:class:`Conn`), a pool of idle ones
 read as the caller reads) and :class:`Upload` (chunks sent as the caller
 writes, ended by ``commit()`` or ``abort()``). The framing itself lives in
 :mod:`dbseal.server.wire`.
+
+Failures that may pass (refused or reset connections, timeouts, a receiver
+closing mid-answer) are :class:`~dbseal.errors.StorageUnavailable` (exit 45),
+like S3's; the retrier of :class:`~dbseal.storage.remote.RemoteBackend`
+retries them. A download that breaks resumes from the byte it reached.
 """
 
 from __future__ import annotations
@@ -15,11 +20,22 @@ import select
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from http.client import HTTPMessage, parse_headers
 from typing import Any, BinaryIO, cast
 
-from dbseal.errors import DbsealError, ObjectNotFound, ReceiverTLSError, StorageError
+from dbseal.errors import (
+    DbsealError,
+    ObjectNotFound,
+    ReceiverTLSError,
+    StorageError,
+    StorageUnavailable,
+)
 from dbseal.server import wire
+from dbseal.storage.retry import Retrier
+
+_HINT = "the receiver did not answer: check that `dbseal serve` runs there and the network"
 
 
 class Lost(Exception):
@@ -39,7 +55,7 @@ class Conn:
         self.served = 0  # answers received on this connection
         self.keep = True
 
-    def send(self, data: bytes | memoryview) -> None:
+    def send(self, data: bytes | bytearray | memoryview) -> None:
         self.sock.sendall(data)
 
     def request(self, method: str, target: str, host: str, headers: dict[str, str]) -> None:
@@ -84,19 +100,30 @@ class Pool:
     """Connections to one receiver: made on demand, idle ones kept for reuse (``size`` at most)."""
 
     def __init__(
-        self, host: str, port: int, context: ssl.SSLContext, timeout: float, size: int
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        timeout: float,
+        size: int,
+        connect_timeout: float = 10.0,
     ) -> None:
         self.host, self.port, self.context = host, port, context
         self.netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.location = f"dbseal+tls://{self.netloc}"
-        self.timeout, self.size = timeout, size
+        self.timeout, self.size, self.connect_timeout = timeout, size, connect_timeout
         self._idle: list[Conn] = []
         self._lock = threading.Lock()
 
     def exchange(
-        self, method: str, target: str, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | bytearray | None = None,
     ) -> tuple[Conn, int, HTTPMessage]:
-        """Send a request head and read the answer's head (an interim 100 for uploads).
+        """Send a request head (and a small ``body``) and read the answer's head (an interim
+        100 for streaming uploads).
 
         A reused connection that turns out closed (the receiver closes idle
         ones) is replaced once: no request ran on it.
@@ -105,6 +132,8 @@ class Pool:
             conn = self._checkout()
             try:
                 conn.request(method, target, self.netloc, headers or {})
+                if body:
+                    conn.send(body)
                 status, answer = conn.response()
             except (OSError, Lost, wire.ProtocolError) as exc:
                 conn.close()
@@ -113,7 +142,27 @@ class Pool:
                 raise self.connection_error(exc, fresh=not conn.served) from None
             conn.served += 1
             return conn, status, answer
-        raise StorageError(f"receiver {self.netloc} keeps closing connections")
+        raise StorageUnavailable(f"receiver {self.netloc} keeps closing connections", hint=_HINT)
+
+    def call(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | bytearray | None = None,
+    ) -> tuple[int, HTTPMessage, bytes]:
+        """The whole (small) answer to a request with a small body or none."""
+        conn, status, answer = self.exchange(method, target, headers, body)
+        try:
+            data = b"" if method == "HEAD" else conn.body(answer)
+        except (OSError, wire.ProtocolError) as exc:
+            conn.close()
+            raise StorageUnavailable(
+                f"receiver {self.netloc}: {method} {target.split('?')[0]}: connection lost ({exc})",
+                hint=_HINT,
+            ) from None
+        self.release(conn)
+        return status, answer, data
 
     def release(self, conn: Conn) -> None:
         if conn.keep:
@@ -148,13 +197,16 @@ class Pool:
 
     def _connect(self) -> Conn:
         where = self.netloc
+        started = time.monotonic()
         try:
-            raw = socket.create_connection((self.host, self.port), timeout=30)
+            raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except OSError as exc:
-            raise StorageError(
+            raise StorageUnavailable(
                 f"cannot connect to receiver {where}: {exc.strerror or exc}",
                 hint="check the address and that `dbseal serve` runs there",
             ) from None
+        # connecting includes the TLS handshake: both within connect_timeout (a black hole)
+        raw.settimeout(max(0.1, self.connect_timeout - (time.monotonic() - started)))
         try:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             sock = self.context.wrap_socket(raw, server_hostname=self.host)
@@ -165,7 +217,7 @@ class Pool:
             ) from None
         except CLOSED as exc:
             raw.close()
-            raise StorageError(
+            raise StorageUnavailable(
                 f"receiver {where} closed the connection during the TLS handshake ({exc})",
                 hint="the receiver may be at --max-connections, or this is not a dbseal receiver "
                 "(its log says which)",
@@ -177,7 +229,9 @@ class Pool:
             ) from None
         except OSError as exc:
             raw.close()
-            raise StorageError(f"connection to receiver {where} lost ({exc})") from None
+            raise StorageUnavailable(
+                f"connection to receiver {where} lost ({exc})", hint=_HINT
+            ) from None
         sock.settimeout(self.timeout)
         return Conn(sock)
 
@@ -196,32 +250,60 @@ class Pool:
                 "or not a client certificate)"
             )
         if isinstance(exc, TimeoutError):
-            return StorageError(f"receiver {self.netloc} did not answer within {self.timeout:g} s")
-        return StorageError(f"connection to receiver {self.netloc} lost ({exc})")
+            return StorageUnavailable(
+                f"receiver {self.netloc} did not answer within {self.timeout:g} s", hint=_HINT
+            )
+        return StorageUnavailable(f"connection to receiver {self.netloc} lost ({exc})", hint=_HINT)
+
+
+Reopen = Callable[[int], Conn]  # a GET of the object from this offset on (of the range)
 
 
 class Download(io.RawIOBase):
-    """The chunked body of an object, read as the caller reads."""
+    """The chunked body of an object, read as the caller reads; resumed by offset when cut.
 
-    def __init__(self, conn: Conn, pool: Pool, what: str) -> None:
-        self._conn, self._pool, self._what = conn, pool, what
-        self._body = wire.ChunkedReader(conn.rfile)
+    ``reopen(offset)`` asks for the rest from ``offset`` bytes into the range
+    and returns the connection, its answer head read.
+    """
+
+    def __init__(self, conn: Conn, pool: Pool, what: str, reopen: Reopen, retrier: Retrier):
+        self._conn: Conn | None = conn
+        self._pool, self._what, self._reopen, self._retrier = pool, what, reopen, retrier
+        self._body: wire.ChunkedReader | None = wire.ChunkedReader(conn.rfile)
+        self._pos = 0
+        self._done = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._done or not len(memoryview(buffer)):
+            return 0
+        return self._retrier.call("receiver.read", lambda: self._read_once(buffer))
+
+    def _read_once(self, buffer: Any) -> int:
+        if self._body is None or self._conn is None:
+            self._conn = self._reopen(self._pos)
+            self._body = wire.ChunkedReader(self._conn.rfile)
         try:
-            return self._body.readinto(buffer)
+            n = self._body.readinto(buffer)
         except (OSError, wire.ProtocolError) as exc:
             self._conn.close()
-            raise StorageError(
-                f"reading {self._what} from {self._pool.location} failed: {exc}"
+            self._conn = self._body = None
+            raise StorageUnavailable(
+                f"reading {self._what} from {self._pool.location} failed at byte {self._pos}: "
+                f"{exc}",
+                hint=_HINT,
             ) from None
+        self._pos += n
+        self._done = self._body.done
+        return n
 
     def finish(self) -> None:
         """Give the connection back if the body was read to its end, else close it."""
-        if self._body.done:
+        if self._conn is None:
+            return
+        if self._body is not None and self._body.done:
             self._pool.release(self._conn)
         else:
             self._conn.close()
@@ -310,7 +392,8 @@ class Upload(io.RawIOBase):
 
     def _lost(self, exc: BaseException) -> StorageError:
         self._conn.close()
-        return StorageError(
+        return StorageUnavailable(
             f"upload of {self._what} to {self._pool.location} failed: {exc}; "
-            "the receiver stores nothing of an upload that did not complete"
+            "the receiver stores nothing of an upload that did not complete",
+            hint=_HINT,
         )

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from dbseal.errors import ObjectExists, ObjectNotFound, SecretError, StorageError, UsageError
 from dbseal.storage.backend import Handle, ObjectInfo
+from dbseal.storage.retry import Retrier, RetryPolicy
 from dbseal.storage.s3_errors import client_error_code, s3_error
 from dbseal.storage.s3_io import RangeReader, UploadStream
 from dbseal.storage.s3_url import S3Options, check_endpoint, parse_s3_url
@@ -48,20 +49,21 @@ KIND_DIRS = {
     "secret": "secrets",
     "verification": "verifications",
     "lock": "locks",
+    "inflight": "inflight",
 }
 LOCKED_KINDS = ("data", "manifest", "log")  # Object Lock retention; never envelopes
 STORAGE_CLASS_KINDS = ("data",)  # small objects stay STANDARD so `list` and `show` work
-CONNECT_TIMEOUT_S = 10
-READ_TIMEOUT_S = 60
-BOTO_ATTEMPTS = 5  # botocore "standard" retries: the first try and four more
 READ_BUFFER = 256 << 10
 
 
 class S3Backend:
     """Repository objects in one bucket, under one prefix."""
 
-    def __init__(self, options: S3Options) -> None:
+    def __init__(self, options: S3Options, retrier: Retrier | None = None) -> None:
         self.options = options
+        # Retries are ours (botocore makes one attempt): the same budget for every backend.
+        self.retrier = retrier or Retrier()
+        self._once = Retrier(RetryPolicy(budget_s=0))  # put(): the caller's wrapper retries
         self.location = options.location
         self.bucket = options.bucket
         self._root = f"{options.prefix}/" if options.prefix else ""
@@ -70,9 +72,9 @@ class S3Backend:
         self._sse_c_key = _load_sse_c_key(options.sse_c_key_file)
 
     @classmethod
-    def from_url(cls, location: str) -> S3Backend:
+    def from_url(cls, location: str, retrier: Retrier | None = None) -> S3Backend:
         """``s3://bucket[/prefix][?endpoint=..&region=..&...]`` (see docs/s3.md)."""
-        return cls(parse_s3_url(location))
+        return cls(parse_s3_url(location), retrier)
 
     # -- addressing and request arguments ----------------------------------------------
 
@@ -97,12 +99,12 @@ class S3Backend:
                 "s3:// repositories need boto3, which is not installed",
                 hint="pip install 'dbseal[s3]'",
             ) from None
-        o = self.options
+        o, policy = self.options, self.retrier.policy
         config = Config(
-            connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
+            connect_timeout=policy.connect_timeout_s,
+            read_timeout=policy.read_timeout_s,
             tcp_keepalive=True,
-            retries={"mode": "standard", "max_attempts": BOTO_ATTEMPTS},
+            retries={"mode": "standard", "total_max_attempts": 1},
             max_pool_connections=16,
             s3={"addressing_style": "path" if o.path_style else "auto"},
         )
@@ -149,8 +151,13 @@ class S3Backend:
 
     # -- writing -----------------------------------------------------------------------
 
+    def writer(
+        self, handle: Handle, *, overwrite: bool = False
+    ) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self._upload(handle, overwrite, self.retrier)
+
     @contextlib.contextmanager
-    def writer(self, handle: Handle, *, overwrite: bool = False) -> Iterator[BinaryIO]:
+    def _upload(self, handle: Handle, overwrite: bool, retrier: Retrier) -> Iterator[BinaryIO]:
         upload = UploadStream(
             self.client,
             self.bucket,
@@ -163,6 +170,7 @@ class S3Backend:
             sse_c=self._sse_c(),
             exists=lambda: self.stat(handle) is not None,
             same_content=lambda data: self._holds(handle, data),
+            retrier=retrier,
         )
         try:
             yield cast(BinaryIO, upload)
@@ -174,7 +182,8 @@ class S3Backend:
             upload.close()
 
     def put(self, handle: Handle, data: bytes, *, overwrite: bool = False) -> None:
-        with self.writer(handle, overwrite=overwrite) as fh:
+        """One attempt: the bytes are in memory, so RetryingBackend replays the whole put."""
+        with self._upload(handle, overwrite, self._once) as fh:
             fh.write(data)
 
     def _holds(self, handle: Handle, data: bytes) -> bool:
@@ -216,7 +225,7 @@ class S3Backend:
             yield cast(BinaryIO, io.BytesIO(b""))
             return
         end = start + int(response["ContentLength"])
-        reader = RangeReader(get, response, start, end, what)
+        reader = RangeReader(get, response, start, end, what, self.retrier)
         with io.BufferedReader(reader, READ_BUFFER) as fh:
             yield cast(BinaryIO, fh)
 
@@ -232,7 +241,13 @@ class S3Backend:
             if isinstance(err, ObjectNotFound):
                 return None
             raise err from None
-        return ObjectInfo(handle, int(r["ContentLength"]), r["LastModified"].timestamp())
+        until = r.get("ObjectLockRetainUntilDate")
+        return ObjectInfo(
+            handle,
+            int(r["ContentLength"]),
+            r["LastModified"].timestamp(),
+            until.timestamp() if until is not None else None,
+        )
 
     def list(self, kind: str, prefix: str = "") -> builtins.list[str]:
         directory = KIND_DIRS[kind]

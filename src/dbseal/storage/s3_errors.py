@@ -123,12 +123,6 @@ def client_error_code(exc: BaseException) -> str | None:
     return None
 
 
-def retried(exc: BaseException) -> bool:
-    """Whether botocore sent the request more than once before this error."""
-    response = getattr(exc, "response", None) or {}
-    return bool(response.get("ResponseMetadata", {}).get("RetryAttempts"))
-
-
 def _is_urllib3_error(exc: BaseException) -> bool:
     try:
         from urllib3.exceptions import HTTPError

@@ -42,7 +42,8 @@ def _mode(path: Path) -> int:
 def test_init_creates_a_private_directory_and_file(ring: Keyring, ring_dir: Path) -> None:
     assert _mode(ring_dir) == 0o700
     assert _mode(ring_dir / "keyring.json") == 0o600
-    assert sorted(p.name for p in ring_dir.iterdir()) == ["keyring.json"]
+    assert sorted(p.name for p in ring_dir.iterdir()) == ["keyring.json", "keyring.lock"]
+    assert _mode(ring_dir / "keyring.lock") == 0o600
 
 
 def test_init_tightens_an_existing_open_directory(tmp_path: Path) -> None:

@@ -153,10 +153,28 @@ def test_unknown_header_flags_are_unsupported(sealed: bytes, flags: int) -> None
 
 def test_unknown_codec_is_unsupported_when_opening(sealed: bytes, ident: X25519Identity) -> None:
     forged = reforge(sealed, codec=9)
-    assert _read(forged).codec == 9  # the header itself is well-formed
     with pytest.raises(UnsupportedVersion) as exc:
         open_bytes(forged, [ident])
     assert exc.value.exit_code == 4
+
+
+@pytest.mark.parametrize("field", ["suite", "codec", "flags"])
+def test_unknown_suite_codec_or_flags_win_over_a_broken_structure(field: str) -> None:
+    """Spec 3.2: suite, codec and flags are checked before the structural parse, so a later
+    version that changes the block's layout reads as unsupported (4), not corrupted (6)."""
+    values = {"suite": 1, "codec": 0, "flags": 0}
+    values[field] = 0x40
+    body = block_body(**values, stanzas=b"\x00\x01\x06X25519")  # and a broken stanza
+    with pytest.raises(UnsupportedVersion) as exc:
+        _read(forge_raw_header(body) + bytes(100))
+    assert exc.value.exit_code == 4
+
+
+def test_codec_ids_in_the_header_are_the_codecs_dbseal_implements() -> None:
+    from dbseal.codecs import _BY_ID
+    from dbseal.format.header import CODEC_IDS
+
+    assert set(_BY_ID) == CODEC_IDS
 
 
 # --- truncated (7) ---------------------------------------------------------------------------
@@ -182,7 +200,7 @@ def test_every_damaged_preamble_length_or_crc_byte_is_header_corrupted(sealed: b
                 _read(bytes(damaged))
 
 
-@pytest.mark.parametrize("header_len", [0, 83, (1 << 20) + 1, 0xFFFFFFFF])
+@pytest.mark.parametrize("header_len", [0, 83, 84, 89, (1 << 20) + 1, 0xFFFFFFFF])
 def test_header_length_out_of_range_is_corrupted_even_with_a_good_crc(header_len: int) -> None:
     head = MAGIC + struct.pack(">BI", 1, header_len)
     data = head + struct.pack(">I", zlib.crc32(head)) + bytes(200)

@@ -13,9 +13,15 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from dbseal.errors import ObjectExists, ObjectNotFound, StorageError, StorageUnavailable
+from dbseal.errors import (
+    ObjectExists,
+    ObjectNotFound,
+    StorageError,
+    StorageUnavailable,
+    UsageError,
+)
 from dbseal.storage import Handle, LocalBackend
-from dbseal.storage.retry import RetryingBackend, backoff, is_transient
+from dbseal.storage.retry import Retrier, RetryingBackend, RetryPolicy, backoff, is_transient
 
 H = Handle("manifest", "m.json")
 
@@ -86,8 +92,25 @@ def faults(tmp_path: Path) -> Faults:
     return Faults(tmp_path / "repo")
 
 
-def wrap(inner: Any, waits: list[float], attempts: int = 4) -> RetryingBackend:
-    return RetryingBackend(inner, attempts=attempts, sleep=waits.append, rng=lambda: 1.0)
+class Clock:
+    """Time that passes only when the retrier sleeps."""
+
+    def __init__(self, waits: list[float]) -> None:
+        self.now, self.waits = 0.0, waits
+
+    def sleep(self, s: float) -> None:
+        self.waits.append(s)
+        self.now += s
+
+
+def retrier(waits: list[float], budget: float = 120.0, rng: float = 1.0, **kw: Any) -> Retrier:
+    clock = Clock(waits)
+    policy = RetryPolicy(budget_s=budget, base_s=1.0, cap_s=20.0, **kw)
+    return Retrier(policy, sleep=clock.sleep, clock=lambda: clock.now, rng=lambda: rng)
+
+
+def wrap(inner: Any, waits: list[float], budget: float = 120.0) -> RetryingBackend:
+    return RetryingBackend(inner, retrier(waits, budget))
 
 
 def test_transient_failures_are_retried_with_growing_waits(faults: Faults) -> None:
@@ -110,12 +133,18 @@ def test_transient_failures_are_retried_with_growing_waits(faults: Faults) -> No
     assert faults.inner.stat(H) is None
 
 
-def test_it_gives_up_after_the_last_attempt(faults: Faults) -> None:
+def test_it_gives_up_when_the_time_budget_is_spent(faults: Faults) -> None:
     waits: list[float] = []
-    faults.fail("list", 9)
+    faults.fail("list", 99)
     with pytest.raises(StorageUnavailable):
-        wrap(faults, waits, attempts=3).list("data")
-    assert faults.calls["list"] == 3 and len(waits) == 2
+        wrap(faults, waits, budget=10.0).list("data")
+    assert waits == [1.0, 2.0, 4.0] and faults.calls["list"] == 4  # 7 s waited, 8 more > 10
+    waits.clear()
+    faults.fail("list", 99)
+    with pytest.raises(StorageUnavailable):
+        wrap(faults, waits, budget=120.0).list("data")
+    assert sum(waits) <= 120.0 and max(waits) == 20.0  # capped, and rides out 60 s and more
+    assert sum(waits) > 60.0
 
 
 def test_other_failures_are_not_retried(faults: Faults) -> None:
@@ -166,17 +195,40 @@ def test_writer_streams_are_never_retried(faults: Faults) -> None:
 
 def test_on_retry_hook_and_jittered_backoff(faults: Faults) -> None:
     seen: list[tuple[str, int, float]] = []
-    b = RetryingBackend(
-        faults,
-        base_delay=0.5,
-        max_delay=3.0,
-        sleep=lambda _s: None,
-        rng=lambda: 0.0,
-        on_retry=lambda op, attempt, delay, exc: seen.append((op, attempt, delay)),
-    )
+    r = Retrier(RetryPolicy(base_s=0.5, cap_s=3.0), sleep=lambda _s: None, rng=lambda: 0.0)
+    r.listen(lambda op, attempt, delay, exc: seen.append((op, attempt, delay)))
+    b = RetryingBackend(faults, r)
     faults.fail("list", 3)
     b.list("data")
-    assert seen == [("list", 1, 0.25), ("list", 2, 0.5), ("list", 3, 1.0)]
+    assert seen == [("list", 1, 0.25), ("list", 2, 0.5), ("list", 3, 1.0)] and r.count == 3
     assert [backoff(n, 1.0, 5.0, lambda: 1.0) for n in range(1, 6)] == [1, 2, 4, 5, 5]
     assert is_transient(StorageUnavailable("x")) and not is_transient(StorageError("x"))
     assert b.location == faults.location
+
+
+def test_aborts_get_their_own_short_budget() -> None:
+    waits: list[float] = []
+    r = retrier(waits, budget=120.0, abort_budget_s=5.0)
+
+    def down() -> None:
+        raise StorageUnavailable("reset")
+
+    with pytest.raises(StorageUnavailable):
+        r.abort("abort", down)
+    assert sum(waits) <= 5.0 and waits
+
+
+def test_the_policy_comes_from_url_values_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DBSEAL_RETRY_BUDGET", raising=False)
+    monkeypatch.delenv("DBSEAL_STORAGE_TIMEOUT", raising=False)
+    default = RetryPolicy.from_settings()
+    assert default.budget_s >= 60 and default.failure_bound_s() <= 300  # "a few minutes"
+    p = RetryPolicy.from_settings("7", "2")
+    assert (p.budget_s, p.read_timeout_s, p.connect_timeout_s) == (7.0, 2.0, 2.0)
+    monkeypatch.setenv("DBSEAL_RETRY_BUDGET", "30")
+    assert RetryPolicy.from_settings().budget_s == 30.0
+    assert RetryPolicy.from_settings("5").budget_s == 5.0  # the URL wins
+    with pytest.raises(UsageError, match="retry_budget"):
+        RetryPolicy.from_settings("soon")
