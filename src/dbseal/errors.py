@@ -182,6 +182,15 @@ class OutputError(DbsealError):
     hint = "check the destination directory, its permissions and free space"
 
 
+class SpoolNoSpace(OutputError):
+    summary = "the restore's spool directory lacks the space for the backup's sealed data"
+    hint = (
+        "pass --spool-dir DIR on a file system with room for the stored size, or --no-spool "
+        "(the apply pass then reads the repository again: a storage outage stops the "
+        "restore; the target still stays as it was)"
+    )
+
+
 class SecretError(DbsealError):
     exit_code = 10
     summary = "a secret could not be obtained"
@@ -417,7 +426,9 @@ class DumpFailed(DbsealError):
 class RestoreFailed(DbsealError):
     exit_code = 26
     summary = "the restore into the database server failed"
-    hint = "the message names the first statement the server refused; the target may hold a partial restore"
+    hint = (
+        "the message names the first statement the server refused and what happened to the target"
+    )
 
 
 class TargetNotEmpty(DbsealError):
@@ -428,6 +439,17 @@ class TargetNotEmpty(DbsealError):
     hint = (
         "restore a copy under another name with --rename-db OLD=NEW, or pass --replace to "
         "DESTROY the database's current contents and replace them with the backup's"
+    )
+
+
+class IncompleteRestoreFound(DbsealError):
+    """An earlier restore into the target stopped without cleaning up (``kill -9``, a crash)."""
+
+    exit_code = 43
+    summary = "a target database was left by an incomplete restore"
+    hint = (
+        "rerun the restore with --replace: it removes what the incomplete restore left "
+        "and restores the backup in full"
     )
 
 

@@ -30,7 +30,8 @@ from dbseal.ops.accounts import (
     restore_accounts,
 )
 from dbseal.ops.backup import run_backup
-from dbseal.ops.restore import Selection, restore_backup
+from dbseal.ops.restore import RestoreOptions, restore_backup
+from dbseal.ops.restore_target import Selection
 from dbseal.ops.secrets import load_secret, store_secret
 
 
@@ -144,6 +145,7 @@ def _rename_map(items: list[str] | None) -> dict[str, str]:
 def cmd_restore(args: argparse.Namespace) -> int:
     from dbseal.sources.parallel_sink import MAX_JOBS, client_sink
     from dbseal.sources.target_databases import MysqlTargetDatabases
+    from dbseal.storage.local import LocalBackend
 
     apply_config(args, None)
     if not 1 <= args.jobs <= MAX_JOBS:
@@ -182,9 +184,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
             allow_old_references=args.allow_old_references,
         ),
         MysqlTargetDatabases(target, password),
-        replace=args.replace,
-        verify_first=not args.no_verify_first,
-        allow_failed=args.allow_failed,
+        RestoreOptions(
+            replace=args.replace,
+            verify_first=not args.no_verify_first,
+            allow_failed=args.allow_failed,
+            spool=not args.no_spool and not isinstance(repo.backend, LocalBackend),
+            spool_dir=args.spool_dir,
+        ),
         reporter=reporter,
         tap=tap.around if tap is not None else None,
     )
@@ -203,8 +209,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _restore_summary(result: dict[str, Any], verified: bool, retried: str = "") -> str:
+    spooled = " (sealed data spooled locally)" if result.get("spooled") else ""
     first = (
-        f"authenticated first in {result['authenticate_s']} s, "
+        f"authenticated first{spooled} in {result['authenticate_s']} s, "
         if verified
         else "not authenticated first (--no-verify-first), "
     )

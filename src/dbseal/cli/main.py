@@ -405,9 +405,9 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument(
         "--replace",
         action="store_true",
-        help="DESTROYS the current contents of every target database that exists: drops it and "
-        "recreates it from the backup (without it, a database that exists and is not empty is "
-        "refused)",
+        help="DESTROYS the current contents of every target database that exists: replaces them "
+        "with the backup's once the new copy is complete (without it, a database that exists "
+        "and is not empty is refused); also removes what an incomplete restore left",
     )
     p.add_argument(
         "--keep-events-enabled",
@@ -422,10 +422,23 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument(
         "--no-verify-first",
         action="store_true",
-        help="stream in one pass (faster; a damaged backup is then detected only after part was applied)",
+        help="stream in one pass (faster; a damaged backup is then detected only after part was "
+        "applied to the staging copy; the target still stays as it was)",
     )
     p.add_argument(
         "--allow-failed", action="store_true", help="restore a backup recorded as failed"
+    )
+    p.add_argument(
+        "--spool-dir",
+        metavar="DIR",
+        help="where a restore from S3 or a receiver keeps the sealed (still encrypted) data "
+        "read by the authenticate pass, so the apply pass needs no storage (default: $TMPDIR)",
+    )
+    p.add_argument(
+        "--no-spool",
+        action="store_true",
+        help="read a remote repository again for the apply pass (a storage outage then stops "
+        "the restore; the target stays as it was)",
     )
     p.add_argument(
         "--accounts",

@@ -2,7 +2,8 @@
 
 An event is a kind plus fields, e.g. ``("progress", {"bytes": 123})``. Kinds
 used so far: ``backup.start``, ``progress``, ``backup.end``, ``restore.start``,
-``restore.phase``, ``restore.end``, ``warning``, ``storage.retry`` (op, attempt,
+``restore.phase``, ``restore.swap``, ``restore.replaced``, ``restore.end``, ``warning``,
+``storage.retry`` (op, attempt,
 delay, error: a transient storage failure about to be retried; see
 :mod:`dbseal.monitoring.retries`).
 """

@@ -7,7 +7,7 @@ Public API::
     DumpRun.read(n) ... DumpRun.finish() -> DumpResult
     MysqlClientSink(target, password, byte_filter=None).write(b) ... .close() -> SinkResult
     RenameFilter(mapping, only, drop_locks=False, fresh=None).feed(b) ... .flush()
-    MysqlTargetDatabases(target, password).existing(names) / .drop(names)  (target_databases)
+    MysqlTargetDatabases(target, password).existing(names) / .begin / .commit / .rollback
     connect(target, password) -> PyMySQL connection with the target's TLS rules
     table_stats(conn, databases, checksum_max_bytes, rename=None) -> list[TableStat]
     schema_objects(conn, databases, rename=None) -> list[SchemaObjects]

@@ -92,7 +92,10 @@ class RenameFilter:
     """``feed(block) -> bytes`` then ``flush() -> bytes``; renames and selects databases.
 
     ``mapping`` maps names in the dump to names to create; ``only`` (names in the dump)
-    keeps just those databases. Either may be None. With a mapping, an object that would
+    keeps just those databases. Either may be None. ``final`` (dump names to the names the
+    restore ends with) is for a ``mapping`` through internal names, the atomic restore's
+    staging databases: only the databases ``final`` renames have their events disabled and
+    their old names refused, and reported names are ``final``'s (None: ``mapping``'s). With a mapping, an object that would
     still name an old database raises :class:`~dbseal.errors.OldReferences` unless
     ``allow_old_references``; :meth:`scanner` makes a twin that only collects them, for a
     pass that applies nothing.
@@ -107,14 +110,16 @@ class RenameFilter:
         fresh: Set[str] | None = None,
         keep_events_enabled: bool = False,
         allow_old_references: bool = False,
+        final: Mapping[str, str] | None = None,
         _collect: bool = False,
     ) -> None:
         self._map = {k.encode(): v.encode() for k, v in (mapping or {}).items() if k != v}
+        ends = None if final is None else {k.encode(): v.encode() for k, v in final.items()}
         self._only = {n.encode() for n in only} if only is not None else None
         self._fresh = {n.encode() for n in fresh or ()}
-        self._args = (mapping, only, keep_events_enabled, allow_old_references)
+        self._args = (mapping, only, keep_events_enabled, allow_old_references, final)
         self.objects = ro.ObjectRewriter(
-            self._map, keep_events_enabled, allow_old_references, collect=_collect
+            self._map, keep_events_enabled, allow_old_references, collect=_collect, final=ends
         )
         self._db: bytes | None = None  # the dump's current database
         needles = [_CURDB]
@@ -263,9 +268,14 @@ class RenameFilter:
 
     def scanner(self) -> RenameFilter:
         """A twin for the authentication pass: same rewrites, collects every unsafe object."""
-        mapping, only, keep, allow = self._args
+        mapping, only, keep, allow, final = self._args
         return RenameFilter(
-            mapping, only, keep_events_enabled=keep, allow_old_references=allow, _collect=True
+            mapping,
+            only,
+            keep_events_enabled=keep,
+            allow_old_references=allow,
+            final=final,
+            _collect=True,
         )
 
     def check(self) -> None:

@@ -52,8 +52,11 @@ class ObjectRewriter:
         keep_events_enabled: bool = False,
         allow_old_references: bool = False,
         collect: bool = False,
+        final: Mapping[bytes, bytes] | None = None,
     ) -> None:
         self._map = dict(mapping)
+        # the user's renames: ``mapping`` may go through internal names (staging databases)
+        self._final = {k: v for k, v in (mapping if final is None else final).items() if k != v}
         self._keep_events = keep_events_enabled
         self._allow = allow_old_references
         self._collect = collect
@@ -69,12 +72,14 @@ class ObjectRewriter:
 
     def statement(self, kind: str, text: bytes, db: bytes | None) -> bytes:
         """``text`` (one whole statement of ``kind`` in database ``db``, a dump name) rewritten."""
-        if kind == EVENT and db in self._map and not self._keep_events:
+        if kind == EVENT and db in self._final and not self._keep_events:
             disabled = disable_event(text, tokenize(text, self._mode)[0])
             if disabled is not None:
                 text = disabled
                 self.disabled_events.append(self._display(text, db, with_kind=False))
-        done = rewrite_references(text, self._map, self._mode, report=kind != TABLE)
+        done = rewrite_references(
+            text, self._map, self._mode, report=kind != TABLE, watched=self._final.keys()
+        )
         if done.leftovers:
             self._unsafe(self._display(text, db), done.leftovers)
         return done.text
@@ -99,10 +104,10 @@ class ObjectRewriter:
     def _display(self, text: bytes, db: bytes | None, with_kind: bool = True) -> str:
         named = object_named(tokenize(text, self._mode)[0])
         if named is None:
-            return f"an object in {_text(self._map.get(db, db) if db else b'?')}"
+            return f"an object in {_text(self._final.get(db, db) if db else b'?')}"
         kind, qualifier, name = named
         where = qualifier if qualifier is not None else db
-        where_new = self._map.get(where, where) if where is not None else b"?"
+        where_new = self._final.get(where, where) if where is not None else b"?"
         label = f"{_text(where_new)}.{_text(name)}"
         if not with_kind:
             return label

@@ -25,7 +25,7 @@ they do nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
 _WORD = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_$") | frozenset(
@@ -181,10 +181,14 @@ def rewrite_references(
     mapping: Mapping[bytes, bytes],
     mode: SqlMode = SqlMode(),
     report: bool = True,
+    watched: Set[bytes] | None = None,
 ) -> Rewritten:
     """``text`` with every certain database qualifier renamed; ``report=False`` (table
-    definitions, whose literals are data) only rewrites."""
+    definitions, whose literals are data) only rewrites. Leftovers are reported for the
+    names of ``watched`` only (None: every name of ``mapping``)."""
     tokens, complete = tokenize(text, mode)
+    watch = [old for old in mapping if watched is None or old in watched]
+    report = report and bool(watch)
     pieces: list[bytes] = []
     leftovers: list[str] = []
     qualifiers: set[bytes] = set()
@@ -192,7 +196,7 @@ def rewrite_references(
     pos = 0
     for k, tok in enumerate(tokens):
         if tok.kind == STRING:
-            for old in mapping:
+            for old in watch:
                 if report and _word_in(old, tok.value):
                     leftovers.append(f"`{old.decode('utf-8', 'replace')}` in a string literal")
             continue
@@ -206,7 +210,7 @@ def rewrite_references(
             pieces += [text[pos : tok.start], quote_name(mapping[tok.value])]
             pos = tok.end
             qualifiers.add(tok.value)
-        elif report:
+        elif report and tok.value in watch:
             bare.append((k, tok.value))
     for k, name in bare:
         if name in qualifiers or _database_goes_here(tokens, k):

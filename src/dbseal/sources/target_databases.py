@@ -1,4 +1,4 @@
-"""What a restore target already holds, and dropping databases a restore replaces.
+"""What a restore target already holds, and the staging a restore applies into.
 
 :class:`MysqlTargetDatabases` answers, for database names, whether each exists on the
 target server and what it holds (tables, views, sequences, routines, events: the kinds a
@@ -6,19 +6,36 @@ dump creates; triggers belong to tables). Names are compared exactly, as the ser
 compares them: byte for byte when ``lower_case_table_names`` is 0, in lower case
 otherwise. ``information_schema`` is queried with a plain equality (so the server reads
 only that database's directory) plus a ``BINARY`` one (so ``Shop`` is not ``shop``).
+
+It also runs a restore's staging (:mod:`dbseal.sources.staging`): ``begin`` (the ledger),
+``commit`` (the swap, :mod:`dbseal.sources.swap`) or ``rollback``; ``leftovers`` and
+``discard`` find and remove what a restore that could not clean up left behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pymysql
 
 from dbseal.crypto.secret import Secret
 from dbseal.errors import DatabaseError
-from dbseal.sources.connect import Conn, connect, quote_ident
+from dbseal.sources.connect import Conn, connect
 from dbseal.sources.mysql_url import MySQLTarget
+from dbseal.sources.staging import (
+    Leftover,
+    Staging,
+    begin_staging,
+    discard_leftovers,
+    find_leftovers,
+    marked_target,
+)
+from dbseal.sources.swap import roll_back, swap_in
+
+_T = TypeVar("_T")
 
 _KINDS = (
     ("table", "information_schema.TABLES", "TABLE_SCHEMA", "TABLE_TYPE"),
@@ -34,6 +51,7 @@ class DatabaseContents:
 
     name: str
     objects: dict[str, int] = field(default_factory=dict)
+    incomplete_of: str | None = None  # the backup of a restore that stopped mid-swap
 
     @property
     def empty(self) -> bool:
@@ -76,7 +94,7 @@ def database_contents(conn: Conn, names: Sequence[str]) -> dict[str, DatabaseCon
                 for type_name, count in cur.fetchall():
                     label = _TYPE_NAMES.get(str(type_name), str(type_name).lower())
                     objects[label] = objects.get(label, 0) + int(count)
-            found[name] = DatabaseContents(name, objects)
+            found[name] = DatabaseContents(name, objects, marked_target(conn, name))
     return found
 
 
@@ -90,31 +108,53 @@ class MysqlTargetDatabases:
     def address(self) -> str:
         return self.target.address()
 
-    def existing(self, names: Sequence[str]) -> dict[str, DatabaseContents]:
+    @contextmanager
+    def _conn(self, doing: str, hint: str | None = None) -> Iterator[Conn]:
         conn = connect(self.target, self._password)
         try:
-            return database_contents(conn, names)
+            yield conn
         except pymysql.err.MySQLError as exc:
             raise DatabaseError(
-                f"cannot list what {self.target.address()} holds: {exc.args[-1]}"
+                f"cannot {doing} on {self.target.address()}: {exc.args[-1]}", hint=hint
             ) from None
         finally:
             conn.close()
 
-    def drop(self, names: Sequence[str]) -> None:
-        """``DROP DATABASE`` each of ``names`` (the restore's dump creates them again)."""
-        conn = connect(self.target, self._password)
-        try:
-            with conn.cursor() as cur:
-                for name in names:
-                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-        except pymysql.err.MySQLError as exc:
-            raise DatabaseError(
-                f"cannot drop the databases to replace on {self.target.address()}: {exc.args[-1]}",
-                hint="the account needs the DROP privilege on them",
-            ) from None
-        finally:
-            conn.close()
+    def _run(self, doing: str, fn: Callable[[Conn], _T], hint: str | None = None) -> _T:
+        with self._conn(doing, hint) as conn:
+            return fn(conn)
+
+    def existing(self, names: Sequence[str]) -> dict[str, DatabaseContents]:
+        return self._run("list what the target holds", lambda c: database_contents(c, names))
+
+    def leftovers(self, names: Sequence[str]) -> list[Leftover]:
+        """Staging databases earlier restores into ``names`` could not remove."""
+        return self._run("look for incomplete restores", lambda c: find_leftovers(c, names))
+
+    def discard(self, leftovers: Sequence[Leftover]) -> None:
+        self._run("remove what incomplete restores left", lambda c: discard_leftovers(c, leftovers))
+
+    def begin(self, names: Sequence[str], backup: str) -> Staging:
+        """Create the ledger of a restore into staging databases for ``names``."""
+        return self._run(
+            "create the restore's ledger database",
+            lambda c: begin_staging(c, names, backup),
+            hint="the account needs the CREATE privilege (a restore creates databases)",
+        )
+
+    def rollback(self, staging: Staging) -> None:
+        """Drop the staging databases and the ledger (raises SwapIncomplete if the swap
+        happened after all)."""
+        self._run("drop the staging databases", lambda c: roll_back(c, staging))
+
+    def commit(self, staging: Staging, existing: Sequence[str], recharset: Sequence[str]) -> None:
+        """Move the staging databases into their targets, then drop them and the ledger."""
+
+        self._run(
+            "move the restored databases into place",
+            lambda c: swap_in(c, staging, existing, recharset),
+            hint="the message names what the server refused; nothing was moved into the targets",
+        )
 
 
 __all__ = ["DatabaseContents", "MysqlTargetDatabases", "database_contents"]
