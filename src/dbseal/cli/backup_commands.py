@@ -145,7 +145,6 @@ def _rename_map(items: list[str] | None) -> dict[str, str]:
 def cmd_restore(args: argparse.Namespace) -> int:
     from dbseal.sources.parallel_sink import MAX_JOBS, client_sink
     from dbseal.sources.target_databases import MysqlTargetDatabases
-    from dbseal.storage.local import LocalBackend
 
     apply_config(args, None)
     if not 1 <= args.jobs <= MAX_JOBS:
@@ -188,7 +187,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             replace=args.replace,
             verify_first=not args.no_verify_first,
             allow_failed=args.allow_failed,
-            spool=not args.no_spool and not isinstance(repo.backend, LocalBackend),
+            spool=not args.no_spool and not _is_local(repo),
             spool_dir=args.spool_dir,
         ),
         reporter=reporter,
@@ -206,6 +205,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if applied is not None:
         raise_if_accounts_failed(bid, applied)
     return 0
+
+
+def _is_local(repo: Repository) -> bool:
+    """A repository on a local path (read directly: no spool), under any retry wrapper."""
+    from dbseal.storage.local import LocalBackend
+
+    backend = getattr(repo.backend, "inner", repo.backend)
+    return isinstance(backend, LocalBackend)
 
 
 def _restore_summary(result: dict[str, Any], verified: bool, retried: str = "") -> str:
