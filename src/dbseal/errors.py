@@ -44,6 +44,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- PolicyViolation (16)
     +-- LockHeld (19)
     +-- LockLost (46)
+    +-- RunLocked (42)
+    +-- ScheduleError (47)
     +-- PrunePartial (44)
     +-- IntegrityFailure (30)
     +-- DataMismatch (31)
@@ -478,6 +480,31 @@ class Interrupted(DbsealError):
     exit_code = 130
     summary = "interrupted"
     hint = "nothing half-written was left looking complete; run the command again"
+
+
+class RunLocked(DbsealError):
+    """Another run of the same command for the same source holds its run lock."""
+
+    exit_code = 42
+    summary = "another backup of the same source is still running (its run lock is held)"
+    hint = (
+        "let it finish, or pass --wait-lock DURATION to wait for it; a holder that died "
+        'releases the lock at once (docs/operations.md, "Run lock")'
+    )
+
+
+class ScheduleError(DbsealError):
+    """`dbseal schedule`: a unit or cron file is in the way, or systemctl failed."""
+
+    exit_code = 47
+    summary = (
+        "schedule: a unit or cron file differs from what dbseal would write, was not "
+        "written by dbseal, or systemctl failed"
+    )
+    hint = (
+        "compare with `dbseal schedule show`; pass --force to replace a file dbseal wrote, "
+        "remove files it did not write yourself"
+    )
 
 
 def all_error_classes() -> list[type[DbsealError]]:

@@ -13,6 +13,7 @@ from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
 from dbseal.cli.repoopen import open_repo
+from dbseal.cli.runlock_args import run_lock
 from dbseal.cli.secrets_args import secret_source
 from dbseal.cli.targets import target_from_args
 from dbseal.codecs import backup_threads, parse_codec
@@ -79,6 +80,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
             "no source given",
             hint="pass --source mysql://USER@HOST[:PORT][/DB,...] or a NAME from dbseal.toml",
         )
+    with run_lock(args, "backup"):  # held for the whole backup (docs/operations.md, Run lock)
+        return _backup(args)
+
+
+def _backup(args: argparse.Namespace) -> int:
     from dbseal.sources.mysqldump import DumpPolicy, MysqldumpSource
 
     repo = open_repo(args.repo, args)

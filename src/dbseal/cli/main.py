@@ -17,6 +17,8 @@ from dbseal.cli.args import (
 )
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.runlock_args import add_runlock_options
+from dbseal.cli.schedule_args import add_schedule_commands
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     _key_lifecycle(ksub, sub)
     _server_commands(sub)
+    add_schedule_commands(sub)
     add_output_options(parser)
     return parser
 
@@ -368,6 +371,7 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )
+    add_runlock_options(p)
     p.set_defaults(func=_lazy("backup_commands", "cmd_backup"))
 
     p = sub.add_parser("list", help="list backups (no key needed)")

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
+from dbseal.config.schema_state import StateConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 _STR = "a string"
@@ -122,6 +123,7 @@ class FileConfig(BaseModel):
     keyring_passphrase_command: str | None = Field(None, description="a shell command (a string)")
     identity_files: str | list[str] | None = Field(None, description=_PATHS)
     retention: RetentionConfig | None = Field(None, description="a table [retention]")
+    state: StateConfig | None = Field(None, description="a table [state]")
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict, description="tables [sources.NAME]"
     )
@@ -138,6 +140,8 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "retention"
     ):
         model = RetentionConfig
+    elif keypath == ("state",):
+        model = StateConfig
     if model is None:
         return {}
     return {name: str(f.description) for name, f in model.model_fields.items()}

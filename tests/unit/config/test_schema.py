@@ -8,7 +8,7 @@ from dbseal.config.schema import FileConfig, SourceConfig
 
 
 def test_every_schema_key_fills_an_option() -> None:
-    assert set(TOP_KEYS) == set(FileConfig.model_fields) - {"sources", "retention"}
+    assert set(TOP_KEYS) == set(FileConfig.model_fields) - {"sources", "retention", "state"}
     assert set(SOURCE_KEYS) == set(SourceConfig.model_fields) - {"retention"}
 
 
