@@ -56,6 +56,12 @@ def unit_value(value: str) -> str:
     return value
 
 
+def credential_path(path: str) -> str:
+    """The PATH of LoadCredential=ID:PATH: taken verbatim to the end of the line (no
+    quoting), only specifiers expand, so only ``%`` is escaped."""
+    return check_text(path, "path").replace("%", "%%")
+
+
 def cron_name(source: str) -> str:
     """A /etc/cron.d file name: only ``[A-Za-z0-9_-]`` (run-parts skips others, dots too);
     a changed name gets a hash of the original so two sources never share a file."""

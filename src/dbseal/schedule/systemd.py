@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbseal.schedule.calendar import on_calendar
-from dbseal.schedule.escape import exec_word, systemd_escape, unit_value
+from dbseal.schedule.escape import credential_path, exec_word, systemd_escape, unit_value
 from dbseal.schedule.spec import MARKER, Credential, ScheduleSpec, Word, argv
 
 # The sandbox of every job (docs/operations.md lists what each line does).
@@ -79,7 +79,7 @@ def service(spec: ScheduleSpec, kind: str) -> UnitFile:
     ]
     for cred in spec.credentials:
         if kind in cred.kinds:
-            lines.append(f"LoadCredential={cred.name}:{unit_value(cred.path)}")
+            lines.append(f"LoadCredential={cred.name}:{credential_path(cred.path)}")
     lines += [
         "# run locks live in $RUNTIME_DIRECTORY (/run/dbseal), kept between runs",
         "RuntimeDirectory=dbseal",
