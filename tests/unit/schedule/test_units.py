@@ -225,3 +225,19 @@ def test_cron_file_names_are_run_parts_safe() -> None:
     for name in ["prod.eu", "a/b", "bäckerei"]:
         assert re.fullmatch(r"dbseal-[A-Za-z0-9_-]+", cron_name(name)), name
     assert cron_name("prod.eu") != cron_name("prod_eu")
+
+
+def test_without_systemd_analyze_a_documented_subset_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no systemd-analyze to ask
+    for good in [
+        "Mon..Fri *-*-* 02:30",
+        "Sat,Sun *-*-* 04:00:00",
+        "*-*-01 03:15",
+        "2027-01-* 1:05",
+    ]:
+        assert on_calendar("backup", good) == good
+    for bad in ["minutely", "Mon 02:30", "*-*-* 02", "Funday *-*-* 02:00"]:
+        with pytest.raises(UsageError):
+            on_calendar("backup", bad)
