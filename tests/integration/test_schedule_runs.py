@@ -221,3 +221,44 @@ def test_failure_of_a_scheduled_line_is_reported(
     )
     assert proc.returncode != 0 and proc.stdout == b""
     assert proc.stderr.decode().startswith("dbseal: error: ")  # what cron mails / journald keeps
+
+
+def test_a_restore_level_verify_runs_under_memory_deny_write_execute(
+    user: DbsealUser, mariadb: MariaDBSandbox, scratch_dbs: list[str], tmp_path: Path
+) -> None:
+    """The throwaway mariadbd, mariadb-dump and Python all run without W+X memory."""
+    db = "dbseal_sched_mdwe"
+    scratch_dbs.append(db)
+    run_sql(
+        mariadb,
+        f"CREATE DATABASE `{db}`",
+        f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v TEXT)",
+        f"INSERT INTO `{db}`.t VALUES (1, 'a'), (2, 'b')",
+    )
+    repo = user.init()
+    user.secret_file("repo.pass", "p")
+    config = user.home / "dbseal.toml"
+    config.write_text(
+        f'repository = "{repo}"\n[state]\ndir = "state"\n[retention]\nkeep_last = 1\n'
+        f'[sources.scheduled]\nurl = "mysql://root@127.0.0.1:{mariadb.port}/{db}"\n'
+        f'password_file = "{user.password_file(mariadb)}"\nssl_ca = "{mariadb.ca_cert}"\n'
+    )
+    lines = exec_starts(schedule_doc(user, config, "--verify-level", "restore"))
+    env = clean_env()
+    for kind in ("backup", "verify"):
+        line, creds = lines[kind]
+        argv = as_systemd_would(line, creds, tmp_path / f"creds-{kind}")
+        proc = subprocess.run(
+            [sys.executable, "-c", MDWE, *argv],
+            capture_output=True,
+            env=env,
+            cwd="/",
+            timeout=600,
+            check=False,
+        )
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b""), (kind, proc)
+    assert "--level restore" in lines["verify"][0]
+    shown = user.run("show", "--repo", repo, "latest", "-i", user.identity, "--json").ok().json()
+    assert shown["manifest"]["status"] == "ok"
+    (record,) = shown["verifications"]  # the scheduled verify recorded its restore test
+    assert record["level"] == "restore", record

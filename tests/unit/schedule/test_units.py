@@ -75,6 +75,25 @@ def test_systemd_analyze_verify_accepts_every_unit(
 
 
 @needs_analyze
+def test_systemd_rates_the_sandbox_ok(tmp_path: Path) -> None:
+    """`systemd-analyze security` scores exposure 0 (locked down) to 10 (none): ours is
+    at most 3.0 (a plain service is 9.6); a unit without the sandbox fails this."""
+    assert ANALYZE is not None
+    for unit, ok in [(systemd.service(spec(), "backup"), True), (None, False)]:
+        path = tmp_path / "dbseal-backup-prod.service"
+        text = unit.text if unit else f"[Service]\nType=oneshot\nExecStart={DBSEAL_BIN}\n"
+        path.write_text(text)
+        res = subprocess.run(
+            [ANALYZE, "security", "--offline=true", "--threshold=30", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (res.returncode == 0) is ok, res.stdout[-300:] + res.stderr
+
+
+@needs_analyze
 def test_systemd_analyze_verify_catches_a_missing_executable(tmp_path: Path) -> None:
     res = analyze_verify(tmp_path, spec(dbseal="/nonexistent/bin/dbseal"))
     assert res.returncode != 0 and "/nonexistent/bin/dbseal" in res.stderr
@@ -98,6 +117,8 @@ def test_service_is_a_hardened_oneshot_with_credentials() -> None:
         "LockPersonality": "yes",
         "MemoryDenyWriteExecute": "yes",
         "SystemCallFilter": "@system-service",
+        "CapabilityBoundingSet": "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER",
+        "PrivateMounts": "yes",
         "UMask": "0077",
         "RuntimeDirectory": "dbseal",
         "RuntimeDirectoryPreserve": "yes",
