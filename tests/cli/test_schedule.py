@@ -93,6 +93,15 @@ def test_a_different_unit_is_not_overwritten_without_force(
     assert "differs" in line and "nothing was written" in line
     assert {p.name: p.read_text() for p in setup["units"].iterdir()} == before
     assert dbseal(*changed, "--force").rc == 0
+    # a job left out this time keeps its units, and install says so
+    fewer = [a for a in changed if a not in ("--verify", "weekly")]
+    res = dbseal(*fewer, "--json")
+    assert res.rc == 0, res.stderr
+    left = json.loads(res.out)["left_over"]
+    assert sorted(Path(p).name for p in left) == [
+        "dbseal-verify-shop.service",
+        "dbseal-verify-shop.timer",
+    ]
     timer = (setup["units"] / "dbseal-backup-shop.timer").read_text()
     assert "OnCalendar=*-*-* *:00:00\n" in timer
 

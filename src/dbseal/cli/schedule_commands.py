@@ -148,6 +148,21 @@ def _systemctl(*argv: str) -> None:
         raise ScheduleError(f"systemctl {' '.join(argv)} failed: {detail}")
 
 
+def _left_over(args: argparse.Namespace, spec: ScheduleSpec) -> list[str]:
+    """Units of jobs not asked for this time that an earlier install wrote (kept)."""
+    if args.cron:
+        return []
+    out = []
+    for kind in KINDS:
+        if kind in spec.jobs:
+            continue
+        for ext in (".service", ".timer"):
+            path = os.path.join(args.unit_dir, systemd.unit_base(kind, spec.source) + ext)
+            if os.path.exists(path) and files.ours(files.read(path) or ""):
+                out.append(path)
+    return out
+
+
 def cmd_schedule_install(args: argparse.Namespace) -> int:
     spec = build_spec(args)
     directory, rendered = _render(args, spec)
@@ -159,6 +174,12 @@ def cmd_schedule_install(args: argparse.Namespace) -> int:
         files.apply(planned)
     verb = "would " if args.dry_run else ""
     lines = [f"{verb}{p.action} {p.path}" for p in planned]
+    left = _left_over(args, spec)
+    lines += [
+        f"note: {path} (an earlier install) stays; `dbseal schedule remove {spec.source}` "
+        "removes every job of the source"
+        for path in left
+    ]
     if args.enable and not args.dry_run and not args.cron:
         if not _systemd_running():
             raise ScheduleError(
@@ -172,7 +193,7 @@ def cmd_schedule_install(args: argparse.Namespace) -> int:
     elif nxt:
         lines.append("next: " + " && ".join(nxt))
     out = [{"path": p.path, "action": p.action} for p in planned]
-    doc = _doc(spec, directory, out, nxt) | {"dry_run": args.dry_run}
+    doc = _doc(spec, directory, out, nxt) | {"dry_run": args.dry_run, "left_over": left}
     emit(args, doc, "\n".join(lines))
     return 0
 

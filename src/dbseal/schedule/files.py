@@ -24,7 +24,7 @@ class Planned:
     text: str
 
 
-def _read(path: str) -> str | None:
+def read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
@@ -43,7 +43,7 @@ def plan(directory: str, files: Sequence[UnitFile], force: bool) -> list[Planned
     out = []
     for f in files:
         path = os.path.join(directory, f.name)
-        old = _read(path)
+        old = read(path)
         if old is None:
             out.append(Planned(path, "create", f.text))
         elif old == f.text:
@@ -96,7 +96,7 @@ def remove(directory: str, names: Sequence[str]) -> list[str]:
     found = []
     for name in names:
         path = os.path.join(directory, name)
-        old = _read(path)
+        old = read(path)
         if old is None:
             continue
         if not ours(old):
