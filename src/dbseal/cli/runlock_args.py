@@ -13,8 +13,8 @@ def add_runlock_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--wait-lock",
         metavar="DURATION",
-        help="if another backup of this source runs, wait up to DURATION (e.g. 30m) for it "
-        "instead of failing at once (exit 42 either way when it does not finish)",
+        help="if another backup of this source is running, wait up to DURATION (e.g. 30m) "
+        "for it to end instead of failing at once (exit 42 if it still runs by then)",
     )
     g.add_argument(
         "--state-dir",

@@ -174,7 +174,6 @@ def test_unit_names_use_the_systemd_escape_rules() -> None:
 
 
 def test_special_characters_in_paths_are_quoted_for_systemd() -> None:
-    s = spec(dbseal=DBSEAL_BIN)
     s = ScheduleSpec("prod", "/etc/db seal/100%$HOME.toml", DBSEAL_BIN, {"backup": "daily"})
     exec_start = settings(systemd.service(s, "backup").text)["ExecStart"][0]
     assert exec_start.endswith('--config "/etc/db seal/100%%$$HOME.toml"')
