@@ -62,6 +62,7 @@ def test_install_writes_units_that_name_only_paths(dbseal: Runner, setup: dict[s
     assert f"--config {setup['config']} " in service
     # the local repository and the [state] dir are writable under ProtectSystem=strict
     assert f"ReadWritePaths={setup['repo']} {setup['config'].parent / 'state'}\n" in service
+    assert f"note: {setup['config'].parent / 'state'} does not exist yet" in res.out
     # running it again changes nothing; -q prints nothing
     again = dbseal(*install_args(setup, "-q"))
     assert again.rc == 0 and again.out == "" and again.stderr == ""

@@ -180,6 +180,12 @@ def cmd_schedule_install(args: argparse.Namespace) -> int:
         "removes every job of the source"
         for path in left
     ]
+    lines += [
+        f"note: {path} does not exist yet: create it before the first run "
+        "(systemd refuses to start a unit whose ReadWritePaths= is missing)"
+        for path in spec.rw_paths
+        if not args.cron and not os.path.exists(path)
+    ]
     if args.enable and not args.dry_run and not args.cron:
         if not _systemd_running():
             raise ScheduleError(
