@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cli.clikit import clean_env
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from integration.conftest import DbsealUser, run_sql
 
 pytestmark = pytest.mark.mariadb
