@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.check_args import add_check_command
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.crypto.hardening import harden_process
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     _key_lifecycle(ksub, sub)
     _server_commands(sub)
+    add_check_command(sub, _lazy)
     add_output_options(parser)
     return parser
 

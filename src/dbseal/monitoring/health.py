@@ -83,6 +83,8 @@ def stamp(epoch: float | None) -> str | None:
 def duration_text(seconds: float) -> str:
     """``93600`` -> ``1d2h``; under a minute in seconds."""
     s = int(max(seconds, 0))
+    if seconds < 10:
+        return f"{max(seconds, 0):.1f}s"
     if s < 60:
         return f"{s}s"
     parts = []
@@ -93,6 +95,14 @@ def duration_text(seconds: float) -> str:
         if len(parts) == 2:
             break
     return "".join(parts)
+
+
+def limit_text(seconds: float) -> str:
+    """A threshold as written in dbseal.toml: ``93600`` -> ``26h`` (the largest exact unit)."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0 and not (unit in "wd" and seconds < 4 * 86400):
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def backup_time(manifest: Mapping[str, Any]) -> float | None:
@@ -120,14 +130,14 @@ def check_backup(f: SourceFacts, t: Thresholds, now: float) -> CheckResult:
         return CheckResult(
             "backup",
             Status.CRITICAL,
-            f"{text} (> {duration_text(t.max_age_critical_s)})",
+            f"{text} (> {limit_text(t.max_age_critical_s)})",
             facts=facts,
         )
     if age > t.max_age_warning_s:
         return CheckResult(
             "backup",
             Status.WARNING,
-            f"{text} (> {duration_text(t.max_age_warning_s)})",
+            f"{text} (> {limit_text(t.max_age_warning_s)})",
             facts=facts,
         )
     return ok("backup", text, **facts)
@@ -167,7 +177,7 @@ def check_verify(f: SourceFacts, t: Thresholds, now: float) -> CheckResult:
         return CheckResult("verify", Status.UNKNOWN, f"{what}: no readable time", facts=facts)
     text = f"{what} ok, {duration_text(now - when)} ago"
     if now - when > t.verify_max_age_s:
-        reason = f"{text} (> {duration_text(t.verify_max_age_s)})"
+        reason = f"{text} (> {limit_text(t.verify_max_age_s)})"
         return CheckResult("verify", Status.WARNING, reason, facts=facts)
     return ok("verify", text, **facts)
 
@@ -198,10 +208,10 @@ def check_restore(f: SourceFacts, t: Thresholds) -> CheckResult:
         return CheckResult(
             "restore",
             Status.CRITICAL,
-            f"{text}, over the rto {duration_text(t.rto_s)}",
+            f"{text}, over the rto {limit_text(t.rto_s)}",
             facts=facts,
         )
-    return ok("restore", f"{text}, within the rto {duration_text(t.rto_s)}", **facts)
+    return ok("restore", f"{text}, within the rto {limit_text(t.rto_s)}", **facts)
 
 
 def check_key(f: SourceFacts, rotation_s: float, now: float) -> CheckResult:
@@ -212,15 +222,18 @@ def check_key(f: SourceFacts, rotation_s: float, now: float) -> CheckResult:
     oldest = min(f.keys, key=lambda k: k.since)
     age = now - oldest.since
     facts = {
-        "keys": {k.ref: {"since": stamp(k.since), "basis": k.basis} for k in f.keys},
+        "keys": {
+            k.ref: {"since": stamp(k.since), "since_epoch": k.since, "basis": k.basis}
+            for k in f.keys
+        },
         "age_s": round(age, 3),
         "rotation_s": rotation_s,
     }
     text = f"key {oldest.ref} {oldest.basis} {duration_text(age)} ago"
     if age > rotation_s:
-        reason = f"{text}: rotation due (> {duration_text(rotation_s)}; `dbseal keys rotate`)"
+        reason = f"{text}: rotation due (> {limit_text(rotation_s)}; `dbseal keys rotate`)"
         return CheckResult("key", Status.WARNING, reason, facts=facts)
-    return ok("key", f"{text} (rotation after {duration_text(rotation_s)})", **facts)
+    return ok("key", f"{text} (rotation after {limit_text(rotation_s)})", **facts)
 
 
 def check_escrow(f: SourceFacts, t: Thresholds) -> CheckResult:

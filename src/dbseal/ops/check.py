@@ -114,7 +114,9 @@ class HealthReport:
 
     @property
     def status(self) -> Status:
-        return worst([self.repository_result.status, *(s.status for s in self.sources)])
+        """The worst result; UNKNOWN when there is no source to check at all."""
+        nothing = [Status.UNKNOWN] if not self.sources else []
+        return worst([self.repository_result.status, *(s.status for s in self.sources), *nothing])
 
     def to_json(self) -> dict[str, Any]:
         return {
