@@ -231,6 +231,16 @@ def test_verification_never_failed_or_too_old(user: DbsealUser) -> None:
     assert verify["status"] == "CRITICAL" and "SHA-256 differs" in verify["reason"]
     assert verify["facts"]["result"] == "failed" and verify["facts"]["level"] == "integrity"
 
+    # a newer backup verifies fine: the damaged one still in the repository is a WARNING
+    verified(repo, backup(user, repo, 30 * datetime.timedelta(minutes=1)))
+    verify = checks(check(user, repo, "--json").json(), "shop")["verify"]
+    assert (
+        verify["status"] == "WARNING"
+        and f"failed their last verify, e.g. {bid}" in verify["reason"]
+    )
+    user.run("forget", "--repo", repo, bid).ok()
+    assert status_of(user, repo, "shop")["verify"] == "OK"
+
 
 def test_restore_time_against_the_rto(user: DbsealUser) -> None:
     repo = user.init("repo")

@@ -55,6 +55,7 @@ class SourceFacts:
     last_verify_ok: Mapping[str, Any] | None = None  # newest with result ok
     last_restore: Mapping[str, Any] | None = None  # newest restore-level record
     keys: Sequence[KeyUse] = ()
+    failing: Sequence[str] = ()  # backups whose own newest verification failed
     escrow_missing: Sequence[str] | None = None  # None: not examined; else backup ids without
     escrow_examined: int = 0
     binlog: BinlogState = field(default_factory=BinlogState)
@@ -157,6 +158,19 @@ def check_failed(f: SourceFacts, t: Thresholds) -> CheckResult:
 
 
 def check_verify(f: SourceFacts, t: Thresholds, now: float) -> CheckResult:
+    result = _newest_verify(f, t, now)
+    others = [b for b in f.failing if f.last_verify is None or b != f.last_verify.get("backup_id")]
+    if result.status is Status.OK and others:
+        result.status = Status.WARNING
+        result.reason += (
+            f"; but {len(others)} other backup(s) failed their last verify, e.g. {others[0]} "
+            "(damaged: `dbseal forget` it, or verify it again)"
+        )
+    result.facts["failing"] = list(f.failing)
+    return result
+
+
+def _newest_verify(f: SourceFacts, t: Thresholds, now: float) -> CheckResult:
     v = f.last_verify
     if v is None:
         return CheckResult("verify", Status.WARNING, "never verified (run `dbseal verify`)")

@@ -211,6 +211,7 @@ class _Gatherer:
         self.manifests = [m for m in manifests if m.get("status") != "damaged"]
         self.source_of = {str(m["id"]): source_name(m) for m in self.manifests}
         self._records: dict[str, list[str]] | None = None
+        self._docs: dict[str, dict[str, Any] | None] = {}
 
     def facts(self, name: str, t: Thresholds) -> SourceFacts:
         mine = sorted(
@@ -227,6 +228,7 @@ class _Gatherer:
         ]
         f = SourceFacts(name, newest, failed)
         f.last_verify, f.last_verify_ok, f.last_restore = self._verifications(name)
+        f.failing = self._failing(name)
         f.keys = self._keys(newest) if newest else []
         if t.require_escrow:
             self._escrow(f, mine, t)
@@ -255,8 +257,9 @@ class _Gatherer:
     def _verifications(
         self, source: str
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+        names = self._record_names().get(source, [])[:MAX_RECORDS_READ]
         last = last_ok = last_restore = None
-        for name in self._record_names().get(source, [])[:MAX_RECORDS_READ]:
+        for name in names:
             doc = self._record(name)
             if doc is None:
                 continue
@@ -269,12 +272,25 @@ class _Gatherer:
                 break
         return last, last_ok, last_restore
 
+    def _failing(self, source: str) -> list[str]:
+        """The source's backups whose own newest verification failed (damaged, still kept)."""
+        newest: dict[str, str] = {}
+        for name in self._record_names().get(source, [])[:MAX_RECORDS_READ]:
+            newest.setdefault(name.partition("/")[0], name)
+        return sorted(
+            bid
+            for bid, name in newest.items()
+            if (doc := self._record(name)) is not None and doc.get("result") == "failed"
+        )
+
     def _record(self, name: str) -> dict[str, Any] | None:
-        try:
-            doc = json.loads(self.repo.backend.get(Handle("verification", name)))
-        except (ValueError, DbsealError):
-            return {"backup_id": name.partition("/")[0], "result": "unreadable", "record": name}
-        return doc if isinstance(doc, dict) else None
+        if name not in self._docs:
+            try:
+                doc = json.loads(self.repo.backend.get(Handle("verification", name)))
+            except (ValueError, DbsealError):
+                doc = {"backup_id": name.partition("/")[0], "result": "unreadable", "record": name}
+            self._docs[name] = doc if isinstance(doc, dict) else None
+        return self._docs[name]
 
     def _stanzas(self, bid: str) -> list[dict[str, object]] | None:
         """What the key envelope (the truth after a rewrap) says; None when it is gone."""
