@@ -166,6 +166,8 @@ def _timed_out(args: argparse.Namespace, timeout_s: float) -> HealthReport:
 
 def cmd_check(args: argparse.Namespace) -> int:
     nagios = bool(args.nagios)
+    if nagios:
+        args.quiet = False  # a plugin's status line is its output: -q adds nothing to stderr either
     try:
         timeout_s = seconds(args.timeout, "-t/--timeout") if args.timeout else None
         if timeout_s is None and nagios:
