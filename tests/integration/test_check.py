@@ -183,6 +183,11 @@ def test_no_good_backup_is_critical_and_a_configured_source_without_backups_show
         "reason": "no good backup",
     }
     assert checks(res.json(), "shop")["backup"]["status"] == "OK"
+    # the file's sources back up into its repository, not into another one checked with --repo
+    other = user.init("other")
+    healthy(user, other, "crm")
+    doc = user.run("check", "--config", cfg, "--repo", other, "--json").ok().json()
+    assert [s["source"] for s in doc["sources"]] == ["crm"]
 
 
 # --------------------------------------------------------------------------- failures
@@ -337,6 +342,21 @@ def test_a_key_in_use_too_long_is_due_for_rotation(user: DbsealUser) -> None:
     _res, status, perf = nagios(user, repo)
     assert status == "WARNING"
     assert perf_item(perf, "shop_key_age")["warn"] == str(365 * 86400)
+
+    # with the keyring and its passphrase configured, the key's own creation time counts
+    good = user.secret_file("ring.pass", "ring passphrase")
+    keyring = f'keyring = "{user.home / "ring"}"\nkeyring_passphrase_file = "{good}"\n'
+    doc = check(user, repo, "--config", config(user, keyring), "--json").json()
+    got = checks(doc, "shop")["key"]
+    assert got["status"] == "OK" and "backup:1 created" in got["reason"] and doc["notes"] == []
+    # a keyring that does not open is a note; the ages come from the backups again
+    bad = user.secret_file("bad.pass", "not the passphrase")
+    cfg = config(user, keyring.replace(str(good), str(bad)))
+    res = check(user, repo, "--config", cfg)
+    assert (
+        res.rc == WARNING
+        and "note: keyring not opened (the keyring passphrase is wrong" in res.stdout
+    )
 
 
 def test_every_recent_backup_needs_an_escrow_recipient_when_required(user: DbsealUser) -> None:
@@ -580,7 +600,7 @@ def test_a_timeout_still_writes_a_complete_textfile_saying_the_repository_is_dow
     assert res.rc == 3
     _promtool(prom)
     got = _samples(prom)
-    assert got[f'dbseal_repository_up{{repository="{repo}"}}'] == 0
+    assert got['dbseal_repository_up{repository="s3://bucket/repo"}'] == 0  # no URL parameters
     assert got['dbseal_check_status{check="repository"}'] == 3
 
 

@@ -106,8 +106,11 @@ def thresholds_from(
     return thresholds_for
 
 
-def _keyring(args: argparse.Namespace) -> Keyring | None:
-    """The keyring (for key creation times) when it and its passphrase are configured."""
+def _keyring(args: argparse.Namespace, notes: list[str]) -> Keyring | None:
+    """The keyring (for key creation times) when it and its passphrase are configured.
+
+    A keyring that does not open is a note, not a failure: key ages then come from
+    the backups (first use), as without a keyring."""
     from dbseal.cli.keyargs import KEYRING_PASSPHRASE_ENV, open_keyring
     from dbseal.cli.secrets_args import secret_source
 
@@ -115,8 +118,24 @@ def _keyring(args: argparse.Namespace) -> Keyring | None:
         return None
     src = secret_source(args, "keyring-passphrase", KEYRING_PASSPHRASE_ENV)
     if not src.is_given() or src.prompt:
-        return None  # never prompt from a monitoring run; key ages come from first use
-    return open_keyring(args)
+        return None  # never prompt from a monitoring run
+    try:
+        return open_keyring(args)
+    except DbsealError as exc:
+        notes.append(f"keyring not opened ({exc.message}); key ages are from first use")
+        return None
+
+
+def _configured(doc: Mapping[str, Any], repo: str | None) -> list[str]:
+    """dbseal.toml's sources, when they back up into the repository being checked."""
+    target = doc.get("repository")
+    if target is not None and repo is not None and _place(target) != _place(repo):
+        return []
+    return sorted((doc.get("sources") or {}).keys())
+
+
+def _place(location: str) -> str:
+    return location if "://" in location else os.path.abspath(location)
 
 
 def _opener(args: argparse.Namespace, timeout_s: float | None) -> Any:
@@ -143,21 +162,29 @@ def _report(args: argparse.Namespace, timeout_s: float | None) -> HealthReport:
     thresholds_for = thresholds_from(doc, args.warning, args.critical)
     for name in args.sources:
         thresholds_for(name)  # a bad threshold is a usage error before any storage call
-    return check_health(
+    notes: list[str] = []
+    report = check_health(
         _opener(args, timeout_s),
-        str(args.repo),
+        _label(args.repo),
         thresholds_for,
         sources=args.sources or None,
-        configured=(doc.get("sources") or {}).keys(),
+        configured=_configured(doc, args.repo),
         integrity=not args.no_integrity,
-        keyring=_keyring(args),
+        keyring=_keyring(args, notes),
     )
+    report.notes += notes
+    return report
+
+
+def _label(repo: str | None) -> str:
+    """The repository as reports name it: as given, without URL parameters."""
+    return str(repo).split("?", 1)[0]
 
 
 def _timed_out(args: argparse.Namespace, timeout_s: float) -> HealthReport:
     reason = f"no result within {timeout_s:g}s (repository {args.repo} not answering?)"
     return HealthReport(
-        str(args.repo),
+        _label(args.repo),
         time.time(),
         CheckResult("repository", Status.UNKNOWN, reason),
         False,
@@ -186,6 +213,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     except DbsealError as exc:
         if nagios:
             nagios_unknown(exc.message)
+        raise
+    except Exception as exc:  # a bug: a plugin still answers UNKNOWN, never a traceback
+        if nagios and not os.environ.get("DBSEAL_DEBUG"):
+            nagios_unknown(f"internal error {type(exc).__name__}: {exc}")
         raise
     return _show(args, report)
 

@@ -28,6 +28,7 @@ def table(report: HealthReport) -> str:
     for row in [head, *rows]:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
         lines.append("  ".join([*cells, row[3]]).rstrip())
+    lines += [f"note: {n}" for n in report.notes]
     lines.append(summary(report))
     return "\n".join(lines)
 

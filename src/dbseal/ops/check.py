@@ -111,6 +111,7 @@ class HealthReport:
     repository_result: CheckResult
     reachable: bool
     sources: list[SourceHealth] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what limited the check (not a result)
 
     @property
     def status(self) -> Status:
@@ -128,6 +129,7 @@ class HealthReport:
             "code": int(self.status),
             "repository_check": self.repository_result.to_json() | {"reachable": self.reachable},
             "sources": [s.to_json() for s in self.sources],
+            "notes": self.notes,
         }
 
 
@@ -163,7 +165,7 @@ def check_health(
         names = list(sources) if sources else sorted(set(configured))
         health = [SourceHealth(n, thresholds_for(n), unknown_source(reason)) for n in names]
         return HealthReport(location, now, unreachable, False, health)
-    return HealthReport(repo.backend.location, now, repo_result, True, out)
+    return HealthReport(location, now, repo_result, True, out)
 
 
 def _all_sources(manifests: Iterable[Mapping[str, Any]], configured: Iterable[str]) -> list[str]:
