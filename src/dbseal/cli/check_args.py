@@ -91,7 +91,7 @@ def add_check_command(sub: Any, lazy: Callable[[str, str], Any]) -> None:
     out.add_argument(
         "--prometheus",
         metavar="FILE",
-        help="also write a node_exporter textfile (FILE.prom), replaced atomically",
+        help="also write a node_exporter textfile (name it *.prom), replaced atomically",
     )
     p.add_argument(
         "-w",

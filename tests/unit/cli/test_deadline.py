@@ -46,3 +46,22 @@ def test_the_watchdog_ends_a_process_whose_main_thread_cannot_be_interrupted() -
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.decode().startswith("DBSEAL UNKNOWN - no result within 1s")
     assert time.monotonic() - t0 < 1 + 0.5 + 3  # start-up included
+
+
+def test_an_outer_alarm_is_re_armed_afterwards() -> None:
+    import signal
+
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with deadline(0.2, lambda: None):
+            pass
+        assert fired == []
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0.5 < remaining <= 1.0
+        time.sleep(1.2)
+        assert fired == [1]  # the outer alarm still went off, with our handler gone
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
