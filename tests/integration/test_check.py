@@ -27,8 +27,8 @@ from conftest import CliResult, DbsealUser
 from dbseal.crypto.keyring import Keyring, KeyringRecipient
 from dbseal.crypto.secret import Secret
 from dbseal.crypto.x25519 import X25519Recipient
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.ops.verify import Verification, record
-from dbseal.sandbox import MariaDBSandbox
 
 UTC = datetime.UTC
 HOUR = datetime.timedelta(hours=1)
