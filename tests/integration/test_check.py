@@ -491,7 +491,7 @@ def test_a_repository_that_hangs_is_unknown_within_the_timeout(
     res, status, _perf = nagios(user, repo, "-t", "3")
     elapsed = time.monotonic() - t0
     assert status == "UNKNOWN" and "no result within 3s" in res.stdout, res.stdout
-    assert elapsed < 3 + 3, elapsed  # the timeout, plus the interpreter's start-up
+    assert elapsed < 3 + 5, elapsed  # the timeout, plus the start-up of a loaded machine
     assert silent_server.conns, "dbseal never connected to the repository"
     # without --nagios: exit 34, the same reason
     plain = check(user, repo, "-t", "2", "--json")
