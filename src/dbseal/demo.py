@@ -126,11 +126,13 @@ def main() -> None:
     with MariaDBSandbox() as server:
         print(f"MariaDB {server.version} on 127.0.0.1:{server.port}, CA {server.ca_cert}")
         load_sample(server)
-        demo(server)
+        escrow = demo(server)
     step("sandbox stopped and removed; everything the demo wrote is in demo-out/")
+    check(escrow)
 
 
-def demo(server: MariaDBSandbox) -> None:
+def demo(server: MariaDBSandbox) -> str:
+    """The demo's steps with the server; returns the escrow recipient."""
     repo, ring = str(OUT / "repo"), str(OUT / "keyring")
     dbpass = private_file(OUT / "db.pass", server.root_password)
     ringpass = private_file(OUT / "keyring.pass", os.urandom(18).hex())
@@ -159,19 +161,8 @@ def demo(server: MariaDBSandbox) -> None:
 
     step("back up over verified TLS: the password goes to mariadb-dump in a 0600 option file")
     t0 = time.monotonic()
-    run(
-        "backup",
-        "--repo",
-        repo,
-        "--source",
-        source,
-        "--password-secret",
-        "dbpw",
-        *tls,
-        "--keyring",
-        ring,
-        env=env,
-    )
+    common = ["--source", source, "--password-secret", "dbpw"]
+    run("backup", "--repo", repo, *common, *tls, "--keyring", ring, env=env)
     print(f"  ({time.monotonic() - t0:.1f} s)")
     run("list", "--repo", repo)
     run("show", "--repo", repo, "latest", "--keyring", ring, env=env)
@@ -204,6 +195,27 @@ def demo(server: MariaDBSandbox) -> None:
             f"  database shop_tampered exists: {'yes' if cur.fetchall() else 'no (nothing was applied)'}"
         )
     conn.close()
+
+    step("a new backup, restore-tested; the tampered backup is forgotten")
+    run("backup", "--repo", repo, *common, *tls, "--keyring", ring, env=env)
+    run("verify", "--repo", repo, "latest", "--level", "restore", "--keyring", ring, env=env)
+    run("forget", "--repo", repo, data.name.removesuffix(".dbseal"))
+    return escrow
+
+
+def check(escrow: str) -> None:
+    """The last step, as cron, Nagios (--nagios) or Prometheus (--prometheus FILE) run it."""
+    ring = OUT / "keyring"
+    env = {"DBSEAL_KEYRING_PASSPHRASE_FILE": str(OUT / "keyring.pass")}
+    step("monitoring: `dbseal check` judges each source's backups (also --nagios, --prometheus)")
+    config = private_file(
+        OUT / "dbseal.toml",
+        f'repository = "{(OUT / "repo").resolve()}"\n'
+        f'keyring = "{ring.resolve()}"\n\n'
+        '[check]\nmax_age_warning = "26h"\nmax_age_critical = "50h"\nrto = "15m"\n'
+        f'require_escrow = true\nescrow_recipients = ["{escrow}"]\n',
+    )
+    run("check", "--config", str(config), env=env)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- IntegrityFailure (30)
     +-- DataMismatch (31)
     +-- CheckNotRun (32)
+    +-- ChecksWarning (33)
+    +-- ChecksCritical (34)
     +-- SandboxError (20)
     +-- DatabaseError (21)
     |   +-- DatabaseTLSError (22)
@@ -480,6 +482,28 @@ class Interrupted(DbsealError):
     exit_code = 130
     summary = "interrupted"
     hint = "nothing half-written was left looking complete; run the command again"
+
+
+class ChecksWarning(DbsealError):
+    """`dbseal check`: no check failed, but at least one is a WARNING."""
+
+    exit_code = 33
+    summary = (
+        "check: some check is a WARNING (a backup or verification getting old, a failed "
+        "backup, a key due for rotation, leftovers in the repository); the report says which"
+    )
+    hint = "read the report's WARNING rows and fix them before they become CRITICAL"
+
+
+class ChecksCritical(DbsealError):
+    """`dbseal check`: at least one check is CRITICAL, or could not be evaluated (UNKNOWN)."""
+
+    exit_code = 34
+    summary = (
+        "check: some check is CRITICAL (no recent good backup, a failed verification, restore "
+        "over the RTO, no escrow) or UNKNOWN (repository unreachable, no result in time)"
+    )
+    hint = "read the report's CRITICAL and UNKNOWN rows; `dbseal check --json` has the details"
 
 
 class RunLocked(DbsealError):

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cli.clikit import clean_env
@@ -35,7 +35,7 @@ from dbseal.catalog.repository import (
     new_backup_id,
 )
 from dbseal.codecs import parse_codec
-from dbseal.crypto.recipients import describe_stanza
+from dbseal.crypto.recipients import Recipient, describe_stanza
 from dbseal.crypto.x25519 import X25519Recipient
 from dbseal.format.envelope import parse_envelope
 from dbseal.ops.seal import new_file_keys, seal_stream
@@ -56,11 +56,14 @@ def write_backup(
     source: str = "shop",
     status: str = "ok",
     parent: str | None = None,
+    recipients: Sequence[Recipient] | None = None,
 ) -> str:
-    """A complete backup of ``source`` that started at ``started``; returns its id."""
+    """A complete backup of ``source`` that started at ``started``; returns its id.
+
+    It is sealed for ``recipient`` (an age1... key), or for ``recipients`` when given."""
     bid = new_backup_id(started)
     data_key, file_id = new_file_keys()
-    recipients = [X25519Recipient.parse(recipient)]
+    recipients = list(recipients) if recipients is not None else [X25519Recipient.parse(recipient)]
     payload = f"-- dump of {source} at {started.isoformat()}\n".encode() * 20
     payload += f"-- Dump completed on {started:%Y-%m-%d %H:%M:%S}\n".encode()
     with repo.backend.writer(data_handle(bid)) as out:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
+from dbseal.config.schema_check import CheckConfig, is_check_table
 from dbseal.config.schema_state import StateConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -97,6 +98,9 @@ class SourceConfig(BaseModel):
     exclude_tables: str | list[str] | None = Field(
         None, description="a DB.TABLE pattern or a list of them (strings)"
     )
+    check: CheckConfig | None = Field(
+        None, description="a table [sources.NAME.check] (`dbseal check` thresholds for NAME)"
+    )
 
     @field_validator("compress")
     @classmethod
@@ -124,6 +128,7 @@ class FileConfig(BaseModel):
     identity_files: str | list[str] | None = Field(None, description=_PATHS)
     retention: RetentionConfig | None = Field(None, description="a table [retention]")
     state: StateConfig | None = Field(None, description="a table [state]")
+    check: CheckConfig | None = Field(None, description="a table [check]")
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict, description="tables [sources.NAME]"
     )
@@ -142,6 +147,8 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         model = RetentionConfig
     elif keypath == ("state",):
         model = StateConfig
+    elif is_check_table(keypath):
+        model = CheckConfig
     if model is None:
         return {}
     return {name: str(f.description) for name, f in model.model_fields.items()}

@@ -8,8 +8,13 @@ from dbseal.config.schema import FileConfig, SourceConfig
 
 
 def test_every_schema_key_fills_an_option() -> None:
-    assert set(TOP_KEYS) == set(FileConfig.model_fields) - {"sources", "retention", "state"}
-    assert set(SOURCE_KEYS) == set(SourceConfig.model_fields) - {"retention"}
+    assert set(TOP_KEYS) == set(FileConfig.model_fields) - {
+        "sources",
+        "retention",
+        "check",
+        "state",
+    }
+    assert set(SOURCE_KEYS) == set(SourceConfig.model_fields) - {"retention", "check"}
 
 
 def test_key_line_finds_headers_dotted_keys_and_skips_multiline_strings() -> None:
