@@ -17,6 +17,7 @@ from dbseal.cli.args import (
 )
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.report_args import register_report
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     _key_lifecycle(ksub, sub)
     _server_commands(sub)
+    register_report(sub, _lazy("report_commands", "cmd_report"), _repo_opts)
     add_output_options(parser)
     return parser
 
