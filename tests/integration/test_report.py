@@ -7,11 +7,13 @@ screenshot and once for its DOM: Chromium is slow on a small machine.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from reportkit import (
     write_event_log,
 )
 
-from cli.clikit import Result, run_dbseal
+from cli.clikit import Result, clean_env, run_dbseal
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
@@ -308,3 +310,115 @@ def test_pdf_has_pages_and_the_sections(rendered: Rendered) -> None:
     for heading in HEADINGS:
         assert heading in text
     assert re.search(r"^Page size:.*\(A4\)", info, re.M), info  # from the print stylesheet
+
+
+# --- keyless, and what goes wrong ------------------------------------------------------------
+def test_keyless_report_infers_the_lifecycle_and_says_what_a_key_adds(year: Year) -> None:
+    res = run_dbseal(
+        year.home, "report", "--repo", year.repo_dir, *_period(), *_objectives(year), "--json"
+    )
+    assert res.rc == 0, res.stderr
+    f = json.loads(res.stdout)
+    assert f["access"]["keyless"] and f["access"]["keyring"] is None
+    assert any("with the keyring" in line for line in f["access"]["what_a_key_adds"])
+    versions = {(k["key"], k["version"]): k for k in f["keys"]["versions"]}
+    assert {k["state"] for k in versions.values()} == {"unknown (no keyring)"}
+    # rotation dated by the first backup sealed for backup:2; the rewrap by the envelopes
+    events = {(e["kind"], e["date"]) for e in f["keys"]["events"]}
+    assert ("rotation", day(180, 2).isoformat()) in events
+    assert ("rewrap", day(190, 9).isoformat()) in events
+    assert not any(e["kind"] in ("retired", "destroyed") for e in f["keys"]["events"])
+    assert versions[("backup", 2)]["age_days"] == pytest.approx(365 - 180 - 2 / 24, abs=0.1)
+    # without key states, whether legacy still opens is unknown, not "yes"
+    legacy = [r for r in f["encryption"] if r["source"] == "legacy"]
+    assert {r["openable_today"] for r in legacy} == {None}
+    assert f["written"] == {}
+
+
+def test_source_filter_and_period(year: Year) -> None:
+    since, until = day(100).date().isoformat(), day(130).date().isoformat()
+    res = run_dbseal(
+        year.home,
+        "report",
+        "--repo",
+        year.repo_dir,
+        "--since",
+        since,
+        "--until",
+        until,
+        "--source",
+        "crm",
+        "--max-age",
+        "50h",
+        "--json",
+    )
+    assert res.rc == 0, res.stderr
+    f = json.loads(res.stdout)
+    assert [s["name"] for s in f["sources"]] == ["crm"]
+    assert f["sources"][0]["backups"] == 15  # every other day, days 100..128
+    assert all(
+        day(100) <= datetime.datetime.fromisoformat(r["started"]) < day(130)
+        for r in f["encryption"]
+    )
+    assert len(f["integrity"]["manifests"]) == 15
+
+
+def test_pdf_without_chromium_is_a_clear_error_and_writes_nothing(
+    year: Year, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.html"
+    res = run_dbseal(
+        year.home,
+        "report",
+        "--repo",
+        year.repo_dir,
+        "-o",
+        out,
+        "--pdf",
+        tmp_path / "r.pdf",
+        env={"DBSEAL_CHROMIUM": str(tmp_path / "no-chromium")},
+    )
+    line = res.assert_error(56)
+    assert "Chromium is not installed" in line and "apt-get install chromium" in line
+    assert not out.exists() and not (tmp_path / "r.pdf").exists()
+
+
+def test_missing_report_extra_says_what_to_install(year: Year, tmp_path: Path) -> None:
+    """Jinja2 not importable (as without the extra): exit 57 and the pip line; --json alone works."""
+    code = "import sys; sys.modules['jinja2'] = None; from dbseal.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    argv = [sys.executable, "-c", code, "report", "--repo", str(year.repo_dir)]
+    proc = subprocess.run(
+        [*argv, "-o", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 57, proc.stderr
+    assert "jinja2" in proc.stderr and "pip install 'dbseal[report]'" in proc.stderr
+    assert not (tmp_path / "r.html").exists()
+    proc = subprocess.run(
+        [*argv, "--json"], capture_output=True, text=True, env=clean_env(), timeout=120
+    )
+    assert proc.returncode == 0 and json.loads(proc.stdout)["dbseal_report"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ((), 2),  # nothing to write
+        (("--since", "2026-05-01", "--until", "2026-04-01"), 2),
+        (("--since", "last tuesday"), 2),
+        (("--max-age", "soon"), 2),
+        (("--escrow", "not-a-key"), 11),  # as for any recipient that is not an age1... key
+    ],
+)
+def test_bad_options_are_one_line_errors(year: Year, args: tuple[str, ...], code: int) -> None:
+    res = run_dbseal(
+        year.home,
+        "report",
+        "--repo",
+        year.repo_dir,
+        *(("-q", *args) if not args else ("--json", *args)),
+    )
+    res.assert_error(code)
