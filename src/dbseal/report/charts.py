@@ -115,7 +115,7 @@ def timeline(facts: dict[str, Any]) -> str:
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
         ax.tick_params(axis="x", labelrotation=45)
         ax.legend(
-            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=4, frameon=False
+            handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False
         )
         ax.grid(axis="x", alpha=0.3)
         return _svg(fig, "timeline", "Backups per day per source, with failures and gaps")
@@ -160,6 +160,10 @@ def restore_times(facts: dict[str, Any]) -> str | None:
             ax.axhline(
                 rto, color=FAIL, linestyle="--", linewidth=1, label=f"objective (RTO) {rto:.0f} s"
             )
+        since, until = parse_time(facts["period"]["since"]), parse_time(facts["period"]["until"])
+        if since and until:
+            ax.set_xlim(since, until)
+        ax.xaxis.set_major_locator(mdates.MonthLocator())
         ax.set_ylabel("restore time (s)")
         ax.set_ylim(bottom=0)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))

@@ -92,6 +92,28 @@ def encryption_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def shredding_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Affected backups grouped by source, withdrawn keys and whether they still open."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        keys = tuple(
+            f"{k['key']} ({k['state']} {str(k['on'] or '')[:10]})" for k in r["withdrawn_keys"]
+        )
+        groups[(r["source"], keys, r["shredded"], r["openable_today"])].append(r)
+    return [
+        {
+            "source": source,
+            "withdrawn": list(keys),
+            "shredded": shredded,
+            "openable_today": openable,
+            "count": len(members),
+            "first": members[0]["started"],
+            "last": members[-1]["started"],
+        }
+        for (source, keys, shredded, openable), members in groups.items()
+    ]
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("dbseal.report", "templates"),
@@ -116,4 +138,5 @@ def render_html(facts: dict[str, Any]) -> str:
         rto_svg=Markup(rto_chart) if rto_chart else None,
         monthly=monthly,
         groups=encryption_groups(facts["encryption"]),
+        shredded=shredding_groups(facts["shredding"]),
     )
