@@ -422,3 +422,18 @@ def test_bad_options_are_one_line_errors(year: Year, args: tuple[str, ...], code
         *(("-q", *args) if not args else ("--json", *args)),
     )
     res.assert_error(code)
+
+
+def test_a_damaged_manifest_is_reported_not_fatal(year: Year, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(year.repo_dir, repo)
+    victim = year.ids["crm"][10]
+    (repo / "manifests" / f"{victim}.json").write_text('{"dbseal_manifest": 1, "id": "trunc')
+    res = run_dbseal(tmp_path, "report", "--repo", repo, *_period(), "--max-age", "50h", "--json")
+    assert res.rc == 0, res.stderr
+    f = json.loads(res.stdout)
+    assert f["repository"]["damaged_manifests"] == [victim]
+    assert any(
+        "1 manifest(s) are damaged" in line and victim in line for line in f["summary"]["attention"]
+    )
+    assert victim not in {r["id"] for r in f["encryption"]}

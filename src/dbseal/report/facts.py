@@ -142,6 +142,7 @@ def build_facts(
             "require_encryption": repo.config.policy.require_encryption,
             "backups_total": len(all_recs),
             "backups_in_period": len(period),
+            "damaged_manifests": [r.id for r in all_recs if r.manifest_sha256 is None],
         },
         "access": {
             "keyless": ring is None,

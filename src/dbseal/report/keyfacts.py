@@ -186,9 +186,14 @@ def lifecycle(
         for e in events
         if e["kind"] in ("rotation", "rewrap", "retired", "destroyed", "reencrypt", "shred")
     ]
-    timeline = [e for e in timeline if opts.since <= parse_time(e["date"]) < opts.until]  # type: ignore[operator]
+    timeline = [e for e in timeline if _within(e["date"], opts)]
     timeline.sort(key=lambda e: (e["date"], e["kind"]))
     return {"versions": versions, "events": timeline, "from_keyring": bool(states)}
+
+
+def _within(date: str, opts: ReportOptions) -> bool:
+    when = parse_time(date)
+    return when is not None and opts.since <= when < opts.until
 
 
 def _event(
