@@ -437,3 +437,15 @@ def test_a_damaged_manifest_is_reported_not_fatal(year: Year, tmp_path: Path) ->
         "1 manifest(s) are damaged" in line and victim in line for line in f["summary"]["attention"]
     )
     assert victim not in {r["id"] for r in f["encryption"]}
+
+
+def test_an_empty_period_and_an_unknown_source_need_attention(year: Year) -> None:
+    res = run_dbseal(
+        year.home, "report", "--repo", year.repo_dir, *_period(), "--source", "billing", "--json"
+    )
+    assert res.rc == 0, res.stderr
+    f = json.loads(res.stdout)
+    (billing,) = f["sources"]
+    assert billing["name"] == "billing" and billing["backups"] == 0
+    assert "source billing: no good backup in the period" in f["summary"]["attention"]
+    assert f["encryption"] == [] and f["integrity"]["manifests"] == []

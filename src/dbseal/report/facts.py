@@ -43,8 +43,10 @@ def _method(m: dict[str, Any]) -> str:
 
 def _gaps(good: list[datetime.datetime], opts: ReportOptions) -> list[dict[str, Any]]:
     """Stretches longer than max_age without a good backup, clipped to the period."""
-    out = []
+    out: list[dict[str, Any]] = []
     points = sorted(good)
+    if not points:
+        return out  # never a good backup: the summary says so, there is no gap to measure
     for a, b in zip(points, [*points[1:], opts.until], strict=True):
         if b - a > opts.max_age and b > opts.since and a < opts.until:
             start, end = max(a, opts.since), min(b, opts.until)
@@ -62,9 +64,7 @@ def _gaps(good: list[datetime.datetime], opts: ReportOptions) -> list[dict[str, 
 def inventory(
     all_recs: list[BackupRecord], period: list[BackupRecord], opts: ReportOptions
 ) -> list[dict[str, Any]]:
-    names = sorted(
-        {r.source for r in period} | {r.source for r in all_recs if r.source in opts.sources}
-    )
+    names = sorted({r.source for r in period} | set(opts.sources))  # a named source always shows
     rows = []
     for name in names:
         mine = [r for r in period if r.source == name]

@@ -28,6 +28,8 @@ def _sources(f: dict[str, Any], out: Lines) -> None:
             else f"source {s['name']} is stale: its newest good backup is {_hours(age)} old "
             f"(objective {_hours(max_age)})"
         )
+    if not sources:
+        out["attention"].append("no backup in the period")
     if sources and not stale:
         out["fine"].append(
             f"every source ({len(sources)}) has a good backup newer than {_hours(max_age)}"
