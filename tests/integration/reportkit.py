@@ -191,8 +191,9 @@ def write_sealed(
     }
     signed = mf.sign(doc, mf.manifest_key(sealed.data_key.reveal(), file_id))
     repo.backend.put(manifest_handle(bid), mf.encode(signed))
-    stamp = started.timestamp() + 180
-    os.utime(Path(repo.backend.location) / "envelopes" / f"{bid}.env", (stamp, stamp))
+    if os.path.isdir(repo.backend.location):  # a local repository: the envelope's time too
+        stamp = started.timestamp() + 180
+        os.utime(Path(repo.backend.location) / "envelopes" / f"{bid}.env", (stamp, stamp))
     return bid
 
 

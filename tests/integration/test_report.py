@@ -29,9 +29,15 @@ from reportkit import (
     build_year,
     day,
     write_event_log,
+    write_sealed,
 )
 
 from cli.clikit import Result, clean_env, run_dbseal
+from dbseal.catalog.repository import RepoConfig, Repository
+from dbseal.crypto.x25519 import X25519Identity
+from dbseal.storage import open_backend
+
+S3Place = Any  # tests/conftest.py: .bucket(), .url(), .endpoint
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
@@ -449,3 +455,28 @@ def test_an_empty_period_and_an_unknown_source_need_attention(year: Year) -> Non
     assert billing["name"] == "billing" and billing["backups"] == 0
     assert "source billing: no good backup in the period" in f["summary"]["attention"]
     assert f["encryption"] == [] and f["integrity"]["manifests"] == []
+
+
+def test_s3_storage_and_its_encryption_settings(s3: S3Place, tmp_path: Path) -> None:
+    url = s3.url(s3.bucket(), sse="AES256")
+    escrow = X25519Identity.generate().recipient()
+    config = RepoConfig(
+        repository_id="ab" * 16, created=day(0).isoformat(), recipients=[escrow.encode()]
+    )
+    repo = Repository.create(open_backend(url), config)
+    ids = [write_sealed(repo, [escrow], day(n, 2), "shop", "ok") for n in (300, 301, 302)]
+    res = run_dbseal(tmp_path, "report", "--repo", url, *_period(), "--json")
+    assert res.rc == 0, res.stderr
+    f = json.loads(res.stdout)
+    st = f["transit"]["storage"]
+    assert st["kind"] == "S3-compatible object storage"
+    assert st["server_side_encryption"] == "AES256"
+    assert st["transport"] == "plain HTTP endpoint" and st["endpoint"] == s3.endpoint
+    assert "?" not in st["location"]
+    assert [r["id"] for r in f["encryption"]] == ids
+    assert all(
+        r["suite"].startswith("cobblestone-256") and not r["rewrapped"] for r in f["encryption"]
+    )
+    # x25519 only: whether the backups open does not depend on a keyring
+    assert {r["openable_today"] for r in f["encryption"]} == {True}
+    assert "testing" not in res.out  # the fake AWS secret key is never in the facts

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections import Counter, defaultdict
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
 
-from dbseal.catalog.repository import Repository
+from dbseal.catalog.repository import Repository, manifest_handle
+from dbseal.errors import DbsealError
 from dbseal.report.collect import BackupRecord, parse_time
 from dbseal.report.options import ReportOptions
+from dbseal.storage import Backend
 
 
 def verifications(recs: list[BackupRecord], opts: ReportOptions) -> list[dict[str, Any]]:
@@ -85,44 +87,54 @@ def transit(recs: list[BackupRecord], repo: Repository) -> dict[str, Any]:
         }
         for (s, v, c), n in sorted(seen.items())
     ]
-    return {"database": database, "storage": storage(repo.backend.location)}
+    newest = max((r.id for r in recs), default=None)
+    return {"database": database, "storage": storage(repo.backend, newest)}
 
 
-def storage(location: str) -> dict[str, Any]:
-    """The backend kind and what its location says about server-side encryption (no secrets)."""
-    url = urlparse(location if "://" in location else f"file://{location}")
-    query = dict(parse_qsl(url.query))
-    kind = {
-        "file": "local directory",
-        "s3": "S3-compatible object storage",
-        "dbseal+tls": "dbseal receiver (mutual TLS)",
-    }.get(url.scheme, url.scheme)
-    if url.scheme == "s3":
-        sse = query.get("sse")
-        if "sse_c_key_file" in query:
-            sse_text = "SSE-C (a customer-provided key)"
+def storage(backend: Backend, newest_manifest: str | None) -> dict[str, Any]:
+    """The backend kind, its transport and server-side encryption settings (never a secret).
+
+    The settings are those dbseal asks of the storage (an S3 URL's ``sse``,
+    ``sse_kms_key_id``, ``sse_c_key_file``); Object Lock is read from the newest
+    manifest's retention date when the storage reports one.
+    """
+    location = backend.location
+    scheme = location.split("://", 1)[0] if "://" in location else "file"
+    options = getattr(getattr(backend, "inner", backend), "options", None)
+    endpoint = str(getattr(options, "endpoint", None) or "")
+    if scheme == "s3":
+        kind = "S3-compatible object storage"
+        sse, kms = getattr(options, "sse", None), getattr(options, "sse_kms_key_id", None)
+        if getattr(options, "sse_c_key_file", None):
+            sse_text = "SSE-C (a customer-provided key, sent with every request)"
         elif sse:
-            sse_text = f"{sse}" + (
-                f" (KMS key {query['sse_kms_key_id']})" if query.get("sse_kms_key_id") else ""
-            )
+            sse_text = str(sse) + (f" (KMS key {kms})" if kms else "")
         else:
             sse_text = "not requested by dbseal (the bucket's default encryption applies)"
-        transport = (
-            "HTTPS"
-            if not query.get("endpoint", "https").startswith("http:")
-            else "plain HTTP endpoint"
-        )
-    elif url.scheme == "dbseal+tls":
-        sse_text, transport = "not applicable (the receiver stores sealed objects)", "mutual TLS"
+        transport = "plain HTTP endpoint" if endpoint.startswith("http:") else "HTTPS"
+    elif scheme == "dbseal+tls":
+        kind, transport = "dbseal receiver", "mutual TLS"
+        sse_text = "not applicable (the receiver stores the sealed objects as sent)"
     else:
-        sse_text, transport = "not applicable (local disk)", "local"
-    shown = f"{url.scheme}://{url.hostname or ''}{url.path}" if url.scheme != "file" else url.path
+        kind, transport, sse_text = "local directory", "local", "not applicable (local disk)"
+    lock = None
+    if newest_manifest is not None:
+        try:
+            info = backend.stat(manifest_handle(newest_manifest))
+        except DbsealError:
+            info = None
+        if info is not None and info.retain_until:
+            when = datetime.datetime.fromtimestamp(info.retain_until, datetime.UTC)
+            lock = f"the newest manifest is retained (Object Lock) until {when:%Y-%m-%d %H:%M} UTC"
     return {
         "kind": kind,
-        "location": shown,
-        "server_side_encryption": sse_text,
+        "location": location if scheme != "file" else location.removeprefix("file://"),
+        "endpoint": endpoint.split("?", 1)[0] or None,
         "transport": transport,
-        "payload": "sealed client-side before upload (every object dbseal writes is encrypted or keyless metadata)",
+        "server_side_encryption": sse_text,
+        "object_lock": lock,
+        "payload": "sealed client-side before upload (every object dbseal writes is encrypted "
+        "or keyless metadata)",
     }
 
 
