@@ -480,3 +480,31 @@ def test_s3_storage_and_its_encryption_settings(s3: S3Place, tmp_path: Path) -> 
     # x25519 only: whether the backups open does not depend on a keyring
     assert {r["openable_today"] for r in f["encryption"]} == {True}
     assert "testing" not in res.out  # the fake AWS secret key is never in the facts
+
+
+def test_another_keyring_does_not_make_key_states_up(year: Year, tmp_path: Path) -> None:
+    """A keyring that is not the one the backups name adds nothing: states stay unknown."""
+    from reportkit import FAST_KDF
+
+    from dbseal.crypto.keyring import Keyring
+    from dbseal.crypto.secret import Secret
+
+    (tmp_path / "pass").write_text("another passphrase")
+    (tmp_path / "pass").chmod(0o600)
+    Keyring.init(str(tmp_path / "ring"), Secret(b"another passphrase"), "backup", FAST_KDF)
+    res = run_dbseal(
+        year.home, "report", "--repo", year.repo_dir, *_period(), "--json",
+        "--keyring", tmp_path / "ring", "--keyring-passphrase-file", tmp_path / "pass",
+    )  # fmt: skip
+    assert res.rc == 0, res.stderr
+    f = json.loads(res.stdout)
+    assert not f["access"]["keyless"]
+    named = {
+        (k["key"], k["version"], k["state"]) for k in f["keys"]["versions"] if k["backups_it_opens"]
+    }
+    unknown = "unknown (not in the keyring given)"
+    assert named == {("backup", 2, unknown), ("old", 1, unknown)}
+    legacy = {r["openable_today"] for r in f["encryption"] if r["source"] == "legacy"}
+    shop = {r["openable_today"] for r in f["encryption"] if r["source"] == "shop"}
+    assert legacy == {None} and shop == {True}  # shop also opens with its escrow age key
+    assert f["shredding"] == []

@@ -19,6 +19,7 @@ from dbseal.report.collect import BackupRecord, parse_time
 from dbseal.report.options import ReportOptions
 
 KeyRef = tuple[str, str, int]  # keyring id (hex), key name, version
+_UNKNOWN = {False: "unknown (no keyring)", True: "unknown (not in the keyring given)"}
 
 
 def key_label(d: dict[str, Any]) -> str:
@@ -75,17 +76,17 @@ def encryption(
         now = r.envelope_keys
         labels_then = sorted(key_label(k) for k in then)
         labels_now = sorted(key_label(k) for k in now) if now is not None else []
-        withdrawn = []
+        withdrawn, openers, unknown = [], 0, 0
         for k in now or []:
             ref = key_ref(k)
             st = states.get(ref) if ref else None
-            if st and st["state"] != "active":
+            if ref is None or (st and st["state"] == "active"):
+                openers += 1  # an age/passphrase/KMS recipient, or an active keyring version
+            elif st is None:
+                unknown += 1  # a keyring version the given keyring (if any) does not hold
+            else:
                 withdrawn.append({"key": key_label(k), "state": st["state"], "on": st["changed"]})
-        openable: bool | None = None  # unknown without the keyring
-        if now is None:
-            openable = False
-        elif states or all(key_ref(k) is None for k in now):
-            openable = len(withdrawn) < len(now)
+        openable: bool | None = True if openers else (None if unknown else False)
         rows.append(
             {
                 "id": r.id,
@@ -163,7 +164,7 @@ def lifecycle(
                 "keyring_id": ring_id,
                 "key": name,
                 "version": ver,
-                "state": st["state"] if st else "unknown (no keyring)",
+                "state": st["state"] if st else _UNKNOWN[bool(states)],
                 "created": st["created"] if st else None,
                 "changed": st["changed"] if st else None,
                 "escrowed": st["escrowed"] if st else None,
