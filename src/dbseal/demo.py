@@ -221,7 +221,7 @@ def lifecycle_and_report(server: MariaDBSandbox) -> None:
         "--remove", "keyring:backup:1", *keyring, env=env)  # fmt: skip
     run("keys", "retire", "backup:1", "--repo", repo, *keyring, env=env)
     step(
-        "the compliance report an auditor reads: HTML (and PDF with Chromium), keyless but for key dates"
+        "the compliance report an auditor reads (HTML, and PDF with Chromium); the keyring adds key dates"
     )
     pdf = ["--pdf", str(OUT / "report.pdf")] if shutil.which("chromium") else []
     run("report", "--repo", repo, "--rto", "5m", *keyring, "-o", str(OUT / "report.html"), *pdf,
