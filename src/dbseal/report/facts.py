@@ -30,6 +30,9 @@ WHAT_A_KEY_ADDS = [
 
 
 def _engine(m: dict[str, Any]) -> str | None:
+    """The manifest's ``engine`` if it names one, else MariaDB/MySQL from the server version."""
+    if isinstance(m.get("engine"), str) and m["engine"]:
+        return str(m["engine"])
     version = m.get("server_version")
     if not isinstance(version, str) or not version:
         return None
