@@ -14,6 +14,8 @@ need mariadb-dump mariadb-client
 need mariadb-backup mariadb-backup
 need promtool prometheus
 need systemd-analyze systemd
+need chromium chromium
+need pdfinfo poppler-utils
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_pkgs+=(python3-venv); fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

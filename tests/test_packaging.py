@@ -60,3 +60,43 @@ def test_sdist_ships_docs_license_and_vectors(tmp_path: Path) -> None:
     assert "LICENSE" in names
     assert "tests/vectors/vectors.json" in names
     assert "src/dbseal/py.typed" in names
+    assert "src/dbseal/report/templates/report.html.j2" in names
+    assert "src/dbseal/report/templates/report.css" in names
+
+
+def test_wheel_carries_the_report_templates(tmp_path: Path) -> None:
+    """`dbseal report` renders from package data: a wheel without the templates cannot."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    tree = tmp_path / "tree"
+    for name in filter(None, files):
+        src = ROOT / name.decode()
+        if src.is_file():
+            dest = tree / name.decode()
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+    out = tmp_path / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from setuptools import build_meta as b; print(b.build_wheel(sys.argv[1]))",
+            str(out),
+        ],
+        cwd=tree,
+        check=True,
+        capture_output=True,
+    )
+    import zipfile
+
+    (wheel,) = out.glob("dbseal-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "dbseal/report/templates/report.html.j2" in names
+    assert "dbseal/report/templates/report.css" in names
+
+
+def test_report_needs_only_its_extra() -> None:
+    requires = metadata.requires("dbseal") or []
+    report = [r for r in requires if r.startswith(("jinja2", "matplotlib"))]
+    assert report and all('extra == "report"' in r for r in report), report

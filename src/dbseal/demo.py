@@ -127,6 +127,7 @@ def main() -> None:
         print(f"MariaDB {server.version} on 127.0.0.1:{server.port}, CA {server.ca_cert}")
         load_sample(server)
         escrow = demo(server)
+        lifecycle_and_report(server)
     step("sandbox stopped and removed; everything the demo wrote is in demo-out/")
     check(escrow)
 
@@ -216,6 +217,29 @@ def check(escrow: str) -> None:
         f'require_escrow = true\nescrow_recipients = ["{escrow}"]\n',
     )
     run("check", "--config", str(config), env=env)
+
+
+def lifecycle_and_report(server: MariaDBSandbox) -> None:
+    """Rotate the key, back up again, rewrap the old backup, retire the old version; report."""
+    repo, ring = str(OUT / "repo"), str(OUT / "keyring")
+    env = {"DBSEAL_KEYRING_PASSPHRASE_FILE": str(OUT / "keyring.pass")}
+    keyring = ["--keyring", ring]
+    step("rotate the keyring key: new backups use backup:2; rewrap old ones; retire backup:1")
+    run("keys", "rotate", "backup", *keyring, env=env)
+    run("backup", "--repo", repo, "--source", f"mysql://root@127.0.0.1:{server.port}/shop",
+        "--password-secret", "dbpw", "--ssl-ca", str(server.ca_cert),
+        "--ssl-mode", "verify-identity", *keyring, env=env)  # fmt: skip
+    run("rewrap", "--repo", repo, "--all", "--to", "keyring:backup",
+        "--remove", "keyring:backup:1", *keyring, env=env)  # fmt: skip
+    run("keys", "retire", "backup:1", "--repo", repo, *keyring, env=env)
+    step(
+        "the compliance report an auditor reads (HTML, and PDF with Chromium); the keyring adds key dates"
+    )
+    pdf = ["--pdf", str(OUT / "report.pdf")] if shutil.which("chromium") else []
+    run("report", "--repo", repo, "--rto", "5m", *keyring, "-o", str(OUT / "report.html"), *pdf,
+        env=env)  # fmt: skip
+    if not pdf:
+        print("  (no PDF: Chromium is not installed; `make bootstrap` as root installs it)")
 
 
 if __name__ == "__main__":

@@ -531,6 +531,18 @@ class ScheduleError(DbsealError):
     )
 
 
+class ReportPdfUnavailable(DbsealError):
+    exit_code = 56
+    summary = "the report's PDF could not be made: headless Chromium is missing or failed"
+    hint = "install Chromium (Debian: apt-get install chromium), or write the HTML report only (-o) and print it from a browser"
+
+
+class ReportExtraMissing(DbsealError):
+    exit_code = 57
+    summary = "`dbseal report` needs the optional report extra (Jinja2, matplotlib)"
+    hint = "install it: pip install 'dbseal[report]' (or jinja2 and matplotlib into dbseal's environment)"
+
+
 def all_error_classes() -> list[type[DbsealError]]:
     """Every class in the tree, parents before children, in definition order."""
     out: list[type[DbsealError]] = []

@@ -20,6 +20,7 @@ from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.cli.runlock_args import add_runlock_options
 from dbseal.cli.schedule_args import add_schedule_commands
+from dbseal.cli.report_args import register_report
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     _server_commands(sub)
     add_schedule_commands(sub)
     add_check_command(sub, _lazy)
+    register_report(sub, _lazy("report_commands", "cmd_report"), _repo_opts)
     add_output_options(parser)
     return parser
 
