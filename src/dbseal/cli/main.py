@@ -18,9 +18,9 @@ from dbseal.cli.args import (
 from dbseal.cli.check_args import add_check_command
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.report_args import register_report
 from dbseal.cli.runlock_args import add_runlock_options
 from dbseal.cli.schedule_args import add_schedule_commands
-from dbseal.cli.report_args import register_report
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
