@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.events_args import add_event_options, observed
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.crypto.hardening import harden_process
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("commands", "cmd_keys_list"))
     _key_lifecycle(ksub, sub)
     _server_commands(sub)
+    add_event_options(parser)
     add_output_options(parser)
     return parser
 
@@ -618,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = wants_json(argv)
     try:
         args = build_parser().parse_args(argv)
+        observed(args)  # -q/-v merged; start/end events, event log, syslog, hooks, pings
         _require_keyring(args)
         with quiet_stdout(args):
             rc: int = args.func(args)

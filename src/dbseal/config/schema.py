@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
+from dbseal.config.schema_events import HooksConfig, LogConfig, PingConfig, tables_at
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 _STR = "a string"
@@ -96,6 +97,9 @@ class SourceConfig(BaseModel):
     exclude_tables: str | list[str] | None = Field(
         None, description="a DB.TABLE pattern or a list of them (strings)"
     )
+    ping: PingConfig | None = Field(
+        None, description="a table [sources.NAME.ping] (replaces [ping] for NAME)"
+    )
 
     @field_validator("compress")
     @classmethod
@@ -122,6 +126,9 @@ class FileConfig(BaseModel):
     keyring_passphrase_command: str | None = Field(None, description="a shell command (a string)")
     identity_files: str | list[str] | None = Field(None, description=_PATHS)
     retention: RetentionConfig | None = Field(None, description="a table [retention]")
+    log: LogConfig | None = Field(None, description="a table [log]")
+    hooks: HooksConfig | None = Field(None, description="a table [hooks]")
+    ping: PingConfig | None = Field(None, description="a table [ping]")
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict, description="tables [sources.NAME]"
     )
@@ -138,6 +145,7 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "retention"
     ):
         model = RetentionConfig
+    model = model or tables_at(keypath)
     if model is None:
         return {}
-    return {name: str(f.description) for name, f in model.model_fields.items()}
+    return {(f.alias or name): str(f.description) for name, f in model.model_fields.items()}
