@@ -97,7 +97,11 @@ class EventRecorder:
         """Facts for the command's summary: backup ids, source, bytes."""
         bid = fields.get("id") or fields.get("backup_id")
         known = isinstance(bid, str) and bid in self.backup_ids
-        if kind.startswith(("backup.", "restore.end")) and isinstance(bid, str) and not known:
+        if (
+            kind.startswith(("backup.", "restore.end", "verify.end"))
+            and isinstance(bid, str)
+            and not known
+        ):
             self.backup_ids.append(bid)
         if kind == "progress" and isinstance(fields.get("bytes"), int):
             self._progress = max(self._progress, fields["bytes"])
