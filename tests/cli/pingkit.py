@@ -27,7 +27,7 @@ class PingServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace")
                 server.hits.append(Hit("POST", self.path, body))
@@ -40,7 +40,7 @@ class PingServer:
                 self.end_headers()
                 self.wfile.write(b"OK")
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
             def log_message(self, format: str, *args: object) -> None:
                 return

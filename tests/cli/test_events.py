@@ -167,7 +167,9 @@ def test_pings_start_then_fail_with_the_log_tail(dbseal: Runner, repo: Path, tmp
 
 def test_a_source_table_replaces_the_ping_url(dbseal: Runner, repo: Path, tmp_path: Path):
     with PingServer() as top, PingServer() as shop:
-        _ping_config(tmp_path, top.url, f'[sources.shop]\n[sources.shop.ping]\nurl = "{shop.url}"\n')
+        _ping_config(
+            tmp_path, top.url, f'[sources.shop]\n[sources.shop.ping]\nurl = "{shop.url}"\n'
+        )
         assert dbseal("forget", "--keep-last", "1", "--source", "shop", "--repo", repo).rc == 0
         assert len(shop.hits) == 2 and top.hits == []
 
