@@ -305,3 +305,30 @@ def test_quiet_success_prints_nothing_and_verbose_shows_events(
     assert re.search(r"^dbseal: \d\d:\d\d:\d\d forget\.lock_taken$", res.stderr, re.M), res.stderr
     assert re.search(r"^dbseal: .* command\.end status=ok exit_code=0", res.stderr, re.M)
     assert dbseal("forget", "--keep-last", "1", "--repo", repo, "-v").stderr.count("command.") == 2
+
+
+def test_hook_environment_has_the_facts_and_no_dbseal_secrets(
+    dbseal: Runner, repo: Path, tmp_path: Path
+):
+    env_out = tmp_path / "env.txt"
+    hook = _script(tmp_path / "env.sh", f"env > {env_out}\n")
+    _hooks(tmp_path, "forget", f'after = ["{hook}"]\n')
+    pw = tmp_path / "pw"
+    pw.write_text("x")
+    pw.chmod(0o600)
+    res = dbseal(
+        "forget",
+        "--keep-last",
+        "1",
+        "--source",
+        "shop",
+        "--repo",
+        repo,
+        env={"DBSEAL_PASSPHRASE_FILE": str(pw), "MYSQL_PWD": "hunter2", "KEEP_ME": "1"},
+    )
+    assert res.rc == 0, res.stderr
+    env = dict(line.split("=", 1) for line in env_out.read_text().splitlines() if "=" in line)
+    assert env["DBSEAL_HOOK"] == "after" and env["DBSEAL_COMMAND"] == "forget"
+    assert env["DBSEAL_SOURCE"] == "shop" and env["DBSEAL_EXIT_CODE"] == "0"
+    assert env["DBSEAL_REPO"] == str(repo) and env["KEEP_ME"] == "1"
+    assert "DBSEAL_PASSPHRASE_FILE" not in env and "MYSQL_PWD" not in env

@@ -11,6 +11,7 @@ hooks and a broken dbseal.toml; the log, syslog and pings only warn.
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import time
 from collections.abc import Callable
@@ -226,16 +227,19 @@ class CommandRun:
         self._finish(t0, 0, None)
         return 0
 
-    def _run(self, when: str, facts: HookFacts) -> tuple[Hook, Any, list[str]] | None:
+    def _run(self, when: str, facts: HookFacts) -> tuple[Hook, Any, Any] | None:
         hook = self.hooks.get(when)
         if hook is None:
             return None
-        lines: list[str] = []
+        lines: collections.deque[str] = collections.deque(maxlen=_HOOK_LOG_LINES)
+        count = 0
 
         def on_line(line: str) -> None:
+            nonlocal count
             line = redact_text(line)
-            lines.append(line)
-            if len(lines) <= _HOOK_LOG_LINES:
+            lines.append(line)  # with -q, the last lines are shown when the hook failed
+            count += 1
+            if count <= _HOOK_LOG_LINES:
                 self.own("hook.output", hook=hook.name, line=line)
             if not self.quiet:
                 print(f"dbseal: hook {hook.name}: {line}", file=sys.stderr, flush=True)

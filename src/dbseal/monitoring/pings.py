@@ -5,7 +5,7 @@ total time budget (``timeout``, default 10 s, covering its retries), at most
 ``retries`` more attempts after a network error, a timeout or an HTTP 5xx/429, and
 every failure is only reported (a ``ping.failed`` warning event). The start ping runs
 in the background while the command works. urllib (stdlib): one POST, no session, no
-dependency worth adding.
+dependency worth adding. A dead endpoint costs a command at most ``timeout`` + 1 s.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dbseal.monitoring.redact import url_host
 Warn = Callable[[str, str], None]  # (which ping, why), e.g. ("start", "timed out")
 _RETRY_DELAY = 0.5
 _MAX_BODY = 10_000
+_START_GRACE = 1.0
 
 
 def ping_url(url: str, suffix: str) -> str:
@@ -53,8 +54,9 @@ class Pinger:
 
     def finish(self, ok: bool, body: str) -> None:
         """``URL`` with a summary, or ``URL/fail`` with the last lines of the log."""
-        if self._start is not None:  # keep the order start < end at the endpoint
-            self._start.join(max(0.0, self._start_deadline - time.monotonic()))
+        if self._start is not None:  # keep the order start < end at the endpoint, but a
+            # start ping still hanging means a dead endpoint: wait for it a second at most
+            self._start.join(min(_START_GRACE, max(0.0, self._start_deadline - time.monotonic())))
         end = threading.Thread(
             target=self._send,
             args=("" if ok else "fail", body.encode("utf-8")[-_MAX_BODY:]),
