@@ -224,8 +224,12 @@ url = "{hc.url}"
 def test_failing_after_hook_keeps_the_backup_good(setup: Setup) -> None:
     after = _script(setup.user.home / "after.sh", "echo 'upload failed'\nexit 2\n")
     setup.config(f'[hooks.backup]\nafter = ["{after}"]\n')
-    res = setup.backup()
+    res = setup.backup("-v")
     assert res.rc == 41, res.stderr
+    # -v: the phases as human lines, the hook's output prefixed
+    assert re.search(r"^dbseal: \d\d:\d\d:\d\d backup\.start id=\S+ label=", res.stderr, re.M)
+    assert re.search(r"^dbseal: .* backup\.end id=\S+ status=ok .*source=shop", res.stderr, re.M)
+    assert "dbseal: hook backup.after: upload failed" in res.stderr
     assert "the backup succeeded, but hook backup.after failed (exit status 2)" in res.stderr
     assert re.match(r"backup \S+ ok: ", res.stdout)
     listed = setup.user.listing(setup.repo)["backups"]
