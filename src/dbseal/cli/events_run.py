@@ -171,11 +171,10 @@ class CommandRun:
 
     def own(self, kind: str, **fields: Any) -> None:
         """An event of the run itself: to the recorder (log, tail) and the -v console."""
-        try:
-            self.recorder.event(kind, **fields)
-        except OSError as exc:  # a full disk under the event log never fails the command
-            self._warn(f"cannot write the event log: {exc.strerror or exc}")
+        self.recorder.event(kind, **fields)  # its file sink never raises (AppendFile.write)
         if self.console is not None and kind != "hook.output":
+            if kind == "command.end":  # the error itself is main()'s one line, just after
+                fields = {k: v for k, v in fields.items() if k not in ("error", "hint")}
             self.console.event(kind, **fields)
 
     def _warn(self, text: str) -> None:
@@ -311,6 +310,8 @@ class CommandRun:
         finally:
             if self.logfile is not None:
                 self.logfile.close()
+                if self.logfile.problem:
+                    self._warn(f"event log {self.logfile.path}: lines lost: {self.logfile.problem}")
 
     def _tell(self, summary: str, failed: bool) -> None:
         """Syslog and the end ping; their problems are warnings, never the command's."""

@@ -59,8 +59,16 @@ class AppendFile:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         self._fd = os.open(path, flags, 0o640)
 
+    problem: str | None = None  # the first failed write (a full disk): later lines are dropped
+
     def write(self, line: str) -> None:
-        os.write(self._fd, line.encode("utf-8"))
+        """Never raises: an event log that cannot be written must not fail a backup."""
+        if self.problem is not None:
+            return
+        try:
+            os.write(self._fd, line.encode("utf-8"))
+        except OSError as exc:
+            self.problem = exc.strerror or str(exc)
 
     def close(self) -> None:
         os.close(self._fd)

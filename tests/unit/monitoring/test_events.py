@@ -58,3 +58,19 @@ def test_verbose_lines_and_progress_only_from_vv() -> None:
     assert "backup.start id=B1 expected_bytes=3.0 MiB" in one.getvalue()
     assert "progress" not in one.getvalue()
     assert two.getvalue().count("progress") == 1
+
+
+def test_a_full_disk_under_the_event_log_never_raises(tmp_path) -> None:
+    import pytest
+
+    from dbseal.monitoring.eventlog import AppendFile
+
+    if not __import__("os").path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    log = AppendFile("/dev/full")
+    rec = EventRecorder("backup")
+    rec.sinks.append(lambda _r, line: log.write(line))
+    rec.event("backup.start", id="B1")  # ENOSPC: dropped, the backup goes on
+    rec.event("backup.end", id="B1")
+    assert log.problem and "space" in log.problem.lower()
+    log.close()
