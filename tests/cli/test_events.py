@@ -274,7 +274,7 @@ def test_a_hook_others_can_write_is_refused(dbseal: Runner, repo: Path, tmp_path
     ran = tmp_path / "ran"
     hook = _script(tmp_path / "hook.sh", f"touch {ran}\n")
     hook.chmod(0o775)
-    _hooks(tmp_path, "forget", f'before = ["{hook}"]\n')
+    _hooks(tmp_path, "forget", f'before = ["/bin/true"]\non_error = ["{hook}"]\n')
     res = dbseal("forget", "--keep-last", "1", "--repo", repo)
     line = res.assert_error(29)
     assert "hook program" in line and "writable by group or others" in line

@@ -112,6 +112,7 @@ class CommandRun:
         self.syslog_socket: str | None = log.get("syslog_socket")
         self.source = self._source()
         self.hooks = self._hooks()
+        self.hooks_checked = False
         self.pinger = self._pinger()
         args.events = self.recorder  # make_reporter() adds it to the command's reporter
 
@@ -204,7 +205,8 @@ class CommandRun:
             if self.pinger is not None:
                 self.pinger.start()
             for hook in self.hooks.values():
-                executable(hook)
+                executable(hook)  # all of them, before any runs
+            self.hooks_checked = True
             self._before()
             rc = func(self.args)
         except BaseException as exc:
@@ -228,7 +230,9 @@ class CommandRun:
 
     def _run(self, when: str, facts: HookFacts) -> tuple[Hook, Any, Any] | None:
         hook = self.hooks.get(when)
-        if hook is None:
+        if (
+            hook is None or not self.hooks_checked
+        ):  # an untrusted hook never runs, not even on_error
             return None
         lines: collections.deque[str] = collections.deque(maxlen=_HOOK_LOG_LINES)
         count = 0
