@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Backup/restore benchmark: dbseal against mariadb-dump, mariadb and restic (issue 3).
 
-One run starts a throwaway MariaDB server (:class:`dbseal.sandbox.MariaDBSandbox`, TLS
+One run starts a throwaway MariaDB server (:class:`dbseal.engines.mariadb.sandbox.MariaDBSandbox`, TLS
 on, a buffer pool big enough to keep everything cached), loads a generated shop
 database (``customers``, ``orders``, ``order_items``: the rows of
 ``bench/gen_sql.py``, streamed into the ``mariadb`` client) and measures:
@@ -60,13 +60,13 @@ from gen_sql import generate, parse_size  # bench/ is sys.path[0] when this file
 from seal_bench import INTRO, MB, TIME, Stage, busy, export_rev, fs_type
 
 from dbseal.crypto.secret import Secret
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources.defaults_file import option_lines
-from dbseal.sources.mysql_sink import CLIENT_OPTIONS
-from dbseal.sources.mysql_url import parse_mysql_url
-from dbseal.sources.redump import redump_digests
-from dbseal.sources.stats import TableStat, compare_stats, prepare_session, table_stats
-from dbseal.sources.tabledigest import with_digests
+from dbseal.engines.mariadb.defaults_file import option_lines
+from dbseal.engines.mariadb.mysql_sink import CLIENT_OPTIONS
+from dbseal.engines.mariadb.mysql_url import parse_mysql_url
+from dbseal.engines.mariadb.redump import redump_digests
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.stats import TableStat, compare_stats, prepare_session, table_stats
+from dbseal.engines.mariadb.tabledigest import with_digests
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

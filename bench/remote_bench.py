@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Remote-repository benchmark: dbseal backup into local, S3 and receiver repositories (issue 5).
 
-One run starts a throwaway MariaDB server (:class:`dbseal.sandbox.MariaDBSandbox`, as
+One run starts a throwaway MariaDB server (:class:`dbseal.engines.mariadb.sandbox.MariaDBSandbox`, as
 ``bench/backup_bench.py`` does: TLS on, a buffer pool big enough to keep everything
 cached), loads one generated shop database (the rows of ``bench/gen_sql.py``, streamed
 into the ``mariadb`` client), and backs it up with ``dbseal backup`` into three
@@ -75,7 +75,7 @@ from backup_bench import (  # bench/ is sys.path[0] when this file is run
 from gen_sql import parse_size
 from seal_bench import INTRO, MB, TIME, Stage, busy, export_rev, fs_type
 
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

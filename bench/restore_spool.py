@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 DB = "bench_spool"
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from dbseal.demo_data import write_dump
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 OUT = Path("demo-out")
 DBSEAL = [sys.executable, "-m", "dbseal.cli.main"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import pymysql
 
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 Facts = dict[str, Any]
 

@@ -20,11 +20,11 @@ import pytest
 
 from cli.clikit import DBSEAL, clean_env, private_file
 from dbseal.crypto.secret import Secret
+from dbseal.engines.mariadb import DumpResult, SchemaObjects, TableStat, schema_objects, table_stats
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox, find_binaries
+from dbseal.engines.mariadb.stats import prepare_session
 from dbseal.errors import SandboxError
-from dbseal.sandbox import MariaDBSandbox, find_binaries
-from dbseal.sources import DumpResult, SchemaObjects, TableStat, schema_objects, table_stats
-from dbseal.sources.mysql_url import MySQLTarget
-from dbseal.sources.stats import prepare_session
 
 # `dbseal` as the unprivileged user nobody (a repository it may not write)
 AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
@@ -329,7 +329,7 @@ def server_stats(
 
 def tls_target(server: MariaDBSandbox, *databases: str) -> MySQLTarget:
     """``server`` as root over TCP, TLS verified against its CA, naming ``databases``."""
-    from dbseal.sources.mysql_url import parse_mysql_url
+    from dbseal.engines.mariadb.mysql_url import parse_mysql_url
 
     return parse_mysql_url(
         f"mysql://root@127.0.0.1:{server.port}/{','.join(databases)}",
@@ -344,7 +344,7 @@ def root_password(server: MariaDBSandbox) -> Secret:
 
 def full_dump(server: MariaDBSandbox, *databases: str) -> tuple[bytes, DumpResult]:
     """A whole dump of ``databases`` in memory, and its (ok) result."""
-    from dbseal.sources import MysqldumpSource
+    from dbseal.engines.mariadb import MysqldumpSource
 
     with MysqldumpSource(tls_target(server, *databases), root_password(server)).start() as run:
         data = run.read()
@@ -357,8 +357,8 @@ def redump(
     server: MariaDBSandbox, databases: Sequence[str], rename: Mapping[str, str] | None = None
 ) -> dict[tuple[str, str], int]:
     """Each table's dump digest as a restore check computes it (re-dumped over the socket)."""
-    from dbseal.sources.mysql_url import parse_mysql_url
-    from dbseal.sources.redump import redump_digests
+    from dbseal.engines.mariadb.mysql_url import parse_mysql_url
+    from dbseal.engines.mariadb.redump import redump_digests
 
     target = parse_mysql_url(
         "mysql://root@localhost", socket=str(server.socket_path), ssl_mode="disabled"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import DbsealUser, run_sql, tmp_files
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 

@@ -20,7 +20,7 @@ from awkward_schema import accounts, create_awkward, describe, differences, drop
 from test_verify import reseal
 
 from conftest import DbsealUser, fetch, run_sql
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 
@@ -230,7 +230,7 @@ def test_accounts_can_be_asked_for_in_the_config_file(
 
 
 def test_the_accounts_section_is_read_back_whatever_the_block_boundaries() -> None:
-    from dbseal.sources.accounts import Account, AccountsTap, account_section
+    from dbseal.engines.mariadb.accounts import Account, AccountsTap, account_section
 
     accounts = [
         Account("'r'", True, "CREATE ROLE 'r'", ("GRANT SELECT ON `d`.* TO `r`",)),

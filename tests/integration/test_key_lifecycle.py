@@ -12,7 +12,7 @@ import pytest
 
 from cli.clikit import clean_env
 from conftest import DbsealUser, run_sql
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 DB = "keylife"
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import CliResult, DbsealUser, fetch, run_sql
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 PASSPHRASE = "correct horse battery staple"
 KEY = "backup"

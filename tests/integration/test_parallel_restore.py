@@ -8,11 +8,11 @@ import uuid
 import pytest
 
 from conftest import full_dump, root_password, tls_target
+from dbseal.engines.mariadb import RenameFilter, compare_objects, connect, schema_objects
+from dbseal.engines.mariadb.parallel_sink import ParallelClientSink
+from dbseal.engines.mariadb.redump import redump_digests
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import RestoreFailed
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import RenameFilter, compare_objects, connect, schema_objects
-from dbseal.sources.parallel_sink import ParallelClientSink
-from dbseal.sources.redump import redump_digests
 
 pytestmark = pytest.mark.mariadb
 

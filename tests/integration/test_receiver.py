@@ -28,6 +28,7 @@ from receiverkit import Pki, Serve, pki, receiver, remote, wait_until
 
 from cli.clikit import clean_env, run_dbseal
 from conftest import DbsealUser, fetch, run_sql, tmp_files
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import (
     DbsealError,
     ObjectExists,
@@ -35,7 +36,6 @@ from dbseal.errors import (
     ReceiverTLSError,
     StorageError,
 )
-from dbseal.sandbox import MariaDBSandbox
 from dbseal.server import wire
 from dbseal.storage import Handle, LocalBackend
 from dbseal.storage.remote import RemoteBackend, client_context

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from conftest import DbsealUser
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 
 def test_interrupted_backup_is_invisible_then_reported_and_cleaned(

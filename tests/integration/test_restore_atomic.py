@@ -25,8 +25,8 @@ import pymysql
 import pytest
 
 from conftest import DbsealUser, backed_up, databases_on, fetch, run_sql
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources.staging import MARKER_TABLE
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.staging import MARKER_TABLE
 
 pytestmark = pytest.mark.mariadb
 

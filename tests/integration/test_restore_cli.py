@@ -26,8 +26,8 @@ from conftest import (
     run_sql,
     server_stats,
 )
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import compare_objects, compare_stats
+from dbseal.engines.mariadb import compare_objects, compare_stats
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 

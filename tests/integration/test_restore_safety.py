@@ -28,10 +28,10 @@ from conftest import (
     run_sql,
     tls_target,
 )
+from dbseal.engines.mariadb import RenameFilter
+from dbseal.engines.mariadb.parallel_sink import client_sink
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import RestoreFailed
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import RenameFilter
-from dbseal.sources.parallel_sink import client_sink
 
 pytestmark = pytest.mark.mariadb
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DbsealUser, backed_up, databases_on, fetch, run_sql
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 

@@ -21,9 +21,9 @@ import pytest
 from receiverkit import Pki, Serve, pki
 
 from conftest import DbsealUser, fetch, run_sql
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import SpoolNoSpace
 from dbseal.ops.spool import SPOOL_MARGIN, Spool
-from dbseal.sandbox import MariaDBSandbox
 
 WAIT = 300.0
 FIXTURES = (pki,)  # the receiver tests' PKI fixture, used below

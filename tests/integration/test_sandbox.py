@@ -12,9 +12,9 @@ import pymysql
 import pytest
 from cryptography import x509
 
+from dbseal.engines.mariadb import sandbox as mariadb_module
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import SandboxError
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sandbox import mariadb as mariadb_module
 
 pytestmark = pytest.mark.mariadb
 

@@ -8,9 +8,7 @@ import uuid
 import pytest
 
 from dbseal.crypto.secret import Secret
-from dbseal.errors import RestoreFailed
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import (
+from dbseal.engines.mariadb import (
     DumpResult,
     MysqlClientSink,
     MysqldumpSource,
@@ -22,8 +20,10 @@ from dbseal.sources import (
     schema_objects,
     table_stats,
 )
-from dbseal.sources.connect import Conn
-from dbseal.sources.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.connect import Conn
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+from dbseal.errors import RestoreFailed
 
 pytestmark = pytest.mark.mariadb
 

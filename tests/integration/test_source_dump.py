@@ -7,8 +7,7 @@ import uuid
 import pytest
 
 from dbseal.crypto.secret import Secret
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import (
+from dbseal.engines.mariadb import (
     DumpResult,
     MysqlClientSink,
     MysqldumpSource,
@@ -20,10 +19,11 @@ from dbseal.sources import (
     table_stats,
     tabledigest,
 )
-from dbseal.sources.connect import Conn
-from dbseal.sources.dumprun import DumpPolicy
-from dbseal.sources.mysql_url import MySQLTarget
-from dbseal.sources.redump import redump_digests
+from dbseal.engines.mariadb.connect import Conn
+from dbseal.engines.mariadb.dumprun import DumpPolicy
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.redump import redump_digests
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 

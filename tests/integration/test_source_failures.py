@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from dbseal.crypto.secret import Secret
+from dbseal.engines.mariadb import DumpPolicy, DumpResult, MysqldumpSource, parse_mysql_url
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.tools import Tool
+from dbseal.engines.mariadb.versions import Version
 from dbseal.errors import ClientTooOld, DatabaseError
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import DumpPolicy, DumpResult, MysqldumpSource, parse_mysql_url
-from dbseal.sources.mysql_url import MySQLTarget
-from dbseal.sources.tools import Tool
-from dbseal.sources.versions import Version
 
 pytestmark = pytest.mark.mariadb
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from dbseal.crypto.secret import Secret
+from dbseal.engines.mariadb import MysqlClientSink, MysqldumpSource, parse_mysql_url
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import DatabaseError
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import MysqlClientSink, MysqldumpSource, parse_mysql_url
-from dbseal.sources.mysql_url import MySQLTarget
 
 pytestmark = pytest.mark.mariadb
 

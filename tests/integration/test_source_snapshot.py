@@ -9,8 +9,7 @@ import uuid
 import pytest
 
 from dbseal.crypto.secret import Secret
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import (
+from dbseal.engines.mariadb import (
     DumpPolicy,
     MysqlClientSink,
     MysqldumpSource,
@@ -20,7 +19,8 @@ from dbseal.sources import (
     parse_mysql_url,
     table_stats,
 )
-from dbseal.sources.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from dbseal.crypto.secret import Secret
+from dbseal.engines.mariadb import MysqlClientSink, MysqldumpSource, parse_mysql_url
+from dbseal.engines.mariadb.defaults_file import ClientOptionsFile
+from dbseal.engines.mariadb.mysql_url import MySQLTarget
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.tools import CLIENT_PROGRAMS, find_tool
 from dbseal.errors import DatabaseTLSError
-from dbseal.sandbox import MariaDBSandbox
-from dbseal.sources import MysqlClientSink, MysqldumpSource, parse_mysql_url
-from dbseal.sources.defaults_file import ClientOptionsFile
-from dbseal.sources.mysql_url import MySQLTarget
-from dbseal.sources.tools import CLIENT_PROGRAMS, find_tool
 
 pytestmark = pytest.mark.mariadb
 

@@ -21,8 +21,8 @@ import pytest
 from test_receiver import Pki, pki  # noqa: F401 - the module-scoped fixture
 
 from conftest import DbsealUser, fetch, run_sql, tmp_files
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.errors import StorageUnavailable
-from dbseal.sandbox import MariaDBSandbox
 from dbseal.server.receiver import Receiver, ReceiverConfig
 from dbseal.storage import Handle, RetryPolicy, open_backend, retrier_of
 from dbseal.storage.s3 import S3Backend

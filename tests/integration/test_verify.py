@@ -50,11 +50,11 @@ from dbseal.catalog.repository import (
 )
 from dbseal.codecs import parse_codec
 from dbseal.crypto.x25519 import X25519Recipient, parse_identity_file
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 from dbseal.format.envelope import for_header, parse_envelope
 from dbseal.format.header import derive_subkeys, read_header
 from dbseal.ops.restore import unlock_backup
 from dbseal.ops.seal import open_sealed_with_key, seal_stream
-from dbseal.sandbox import MariaDBSandbox
 from dbseal.storage import open_backend
 
 pytestmark = pytest.mark.mariadb

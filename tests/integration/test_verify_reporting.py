@@ -21,7 +21,7 @@ import pytest
 
 from cli.clikit import DBSEAL
 from conftest import DbsealUser, run_sql
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 

@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from dbseal.cli.verify_commands import _human
+from dbseal.engines.mariadb import tabledigest
+from dbseal.engines.mariadb.stats import TableStat
+from dbseal.engines.mariadb.verify_restore import _report, _with_digests
 from dbseal.ops.verify import Verification
-from dbseal.ops.verify_restore import _report, _with_digests
-from dbseal.sources import tabledigest
-from dbseal.sources.stats import TableStat
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("mariadb-dump") or shutil.which("mysqldump")), reason="no dump client"

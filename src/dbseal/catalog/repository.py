@@ -48,7 +48,7 @@ class Policy:
     client_older: str = "warn"  # warn | refuse
     dump_warnings: str = "warn"  # warn | fail
     checksum_max_bytes: int = 1 << 30  # table_checksum=server only
-    table_checksum: str = "dump"  # dump | server | off (see dbseal.sources.tabledigest)
+    table_checksum: str = "dump"  # dump | server | off (see dbseal.engines.mariadb.tabledigest)
     max_key_age_days: int = 365  # `dbseal keys status` flags keys older than this for rotation
 
     def check(self) -> None:

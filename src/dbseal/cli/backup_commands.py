@@ -20,18 +20,18 @@ from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient
 from dbseal.crypto.secret import Secret
-from dbseal.errors import KeyringError, UsageError
-from dbseal.monitoring.retries import StorageRetries
-from dbseal.monitoring.sizes import human_size
-from dbseal.ops.accounts import (
+from dbseal.engines.mariadb.accounts_restore import (
     accounts_lines,
     accounts_tap,
     raise_if_accounts_failed,
     restore_accounts,
 )
+from dbseal.engines.mariadb.selection import Selection
+from dbseal.errors import KeyringError, UsageError
+from dbseal.monitoring.retries import StorageRetries
+from dbseal.monitoring.sizes import human_size
 from dbseal.ops.backup import run_backup
 from dbseal.ops.restore import RestoreOptions, restore_backup
-from dbseal.ops.restore_target import Selection
 from dbseal.ops.secrets import load_secret, store_secret
 
 
@@ -79,20 +79,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
             "no source given",
             hint="pass --source mysql://USER@HOST[:PORT][/DB,...] or a NAME from dbseal.toml",
         )
-    from dbseal.sources.mysqldump import DumpPolicy, MysqldumpSource
+    from dbseal.engines.registry import engine_for_url
 
     repo = open_repo(args.repo, args)
     target = target_from_args(args, args.source, "")
-    policy = DumpPolicy(
-        client_older=repo.config.policy.client_older,  # type: ignore[arg-type]
-        warnings=repo.config.policy.dump_warnings,  # type: ignore[arg-type]
-        checksum_max_bytes=repo.config.policy.checksum_max_bytes,
-        table_checksum=repo.config.policy.table_checksum,  # type: ignore[arg-type]
-        accounts=_accounts_choice(args.accounts),
-        exclude_databases=tuple(args.exclude_database or ()),
-        exclude_tables=tuple(args.exclude_table or ()),
-    )
-    source = MysqldumpSource(target, _password(args, "", repo), policy)
+    policy = {
+        "client_older": repo.config.policy.client_older,
+        "warnings": repo.config.policy.dump_warnings,
+        "checksum_max_bytes": repo.config.policy.checksum_max_bytes,
+        "table_checksum": repo.config.policy.table_checksum,
+        "accounts": _accounts_choice(args.accounts),
+        "exclude_databases": tuple(args.exclude_database or ()),
+        "exclude_tables": tuple(args.exclude_table or ()),
+    }
+    engine = engine_for_url(args.source)
+    source = engine.backup_source("logical", target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
     reporter = make_reporter(args)
@@ -143,8 +144,8 @@ def _rename_map(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from dbseal.sources.parallel_sink import MAX_JOBS, client_sink
-    from dbseal.sources.target_databases import MysqlTargetDatabases
+    from dbseal.engines.mariadb.parallel_sink import MAX_JOBS, client_sink
+    from dbseal.engines.mariadb.target_databases import MysqlTargetDatabases
 
     apply_config(args, None)
     if not 1 <= args.jobs <= MAX_JOBS:

@@ -8,7 +8,7 @@ from typing import Any
 
 def target_from_args(args: argparse.Namespace, url: str, prefix: str) -> Any:
     """``prefix`` is "" for --source, "target-" for restore, "scratch-" for verify."""
-    from dbseal.sources.mysql_url import parse_mysql_url
+    from dbseal.engines.registry import engine_for_url
 
     d = prefix.replace("-", "_")
     overrides = {
@@ -20,4 +20,4 @@ def target_from_args(args: argparse.Namespace, url: str, prefix: str) -> Any:
         overrides["tls_versions"] = getattr(args, f"{d}tls_version")
     if getattr(args, f"{d}allow_insecure_remote", False):
         overrides["allow_insecure_remote"] = True
-    return parse_mysql_url(url, **overrides)
+    return engine_for_url(url).parse_target(url, **overrides)

@@ -47,12 +47,12 @@ def _restore_check(args: argparse.Namespace) -> Any:
     if args.level != "restore":
         return None
     if args.scratch:
-        from dbseal.ops.verify_restore import scratch_check
+        from dbseal.engines.mariadb.verify_restore import scratch_check
 
         target = target_from_args(args, args.scratch, "scratch-")
         src = secret_source(args, "scratch-password")
         return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
-    from dbseal.ops.verify_restore import throwaway_check
+    from dbseal.engines.mariadb.verify_restore import throwaway_check
 
     return throwaway_check
 

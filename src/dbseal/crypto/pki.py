@@ -11,7 +11,7 @@ strict X.509 checking, which every TLS end in dbseal uses, requires them:
   DNS name, which ``dbseal serve --allow`` matches). ECDSA P-256. Nothing is
   ever overwritten.
 * :func:`generate_tls_files`: a fresh CA, server and client certificate for a
-  sandbox server (:mod:`dbseal.sandbox`), written 0600 into a directory the
+  sandbox server (:mod:`dbseal.engines.mariadb.sandbox`), written 0600 into a directory the
   caller owns. The CA private key is never written: nothing more can be
   signed once it returns. The server certificate names ``localhost`` and
   ``127.0.0.1`` by default; pass other ``server_names`` (for example

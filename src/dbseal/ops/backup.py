@@ -26,7 +26,7 @@ import json
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 from dbseal import __version__
 from dbseal.catalog import manifest as mf
@@ -44,22 +44,11 @@ from dbseal.codecs import Codec, backup_threads, parse_codec
 from dbseal.crypto.keyring import KeyringRecipient
 from dbseal.crypto.passphrase import PassphraseRecipient
 from dbseal.crypto.recipients import Recipient, describe_stanza
+from dbseal.engines.base import BackupRun, BackupSource
 from dbseal.errors import DbsealError, DumpFailed, KeyWithdrawn, PolicyViolation
 from dbseal.format.envelope import parse_envelope
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.seal import SealResult, new_file_keys, seal_stream
-
-
-class DumpRunLike(Protocol):
-    def read(self, n: int = -1) -> bytes: ...
-    def finish(self) -> Any: ...
-    def __enter__(self) -> DumpRunLike: ...
-    def __exit__(self, *exc: object) -> None: ...
-
-
-class SourceLike(Protocol):
-    def describe(self) -> dict[str, Any]: ...
-    def start(self) -> Any: ...
 
 
 def _now() -> datetime.datetime:
@@ -109,7 +98,7 @@ def _expected_bytes(repo: Repository) -> int | None:
 
 def run_backup(
     repo: Repository,
-    source: SourceLike,
+    source: BackupSource,
     recipients: Sequence[Recipient],
     codec: Codec | None = None,
     reporter: Reporter | None = None,
@@ -199,7 +188,7 @@ class _Attempt:
 def _dump(
     repo: Repository,
     bid: str,
-    source: SourceLike,
+    source: BackupSource,
     recipients: Sequence[Recipient],
     codec: Codec,
     reporter: Reporter,
@@ -213,6 +202,7 @@ def _dump(
         "backup.start", id=bid, label=f"backup {bid}", expected_bytes=_expected_bytes(repo)
     )
     preflight_error: DbsealError | None = None
+    run: BackupRun | None
     try:
         run = source.start()
     except DbsealError as exc:
@@ -221,7 +211,7 @@ def _dump(
     def progress(n: int) -> None:
         reporter.event("progress", bytes=n)
 
-    stream: BinaryIO = run if run is not None else io.BytesIO(b"")
+    stream: BackupRun | BinaryIO = run if run is not None else io.BytesIO(b"")
     try:
         with repo.backend.writer(data_handle(bid)) as out:
             sealed = seal_stream(

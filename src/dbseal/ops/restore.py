@@ -43,7 +43,7 @@ from dbseal.ops.restore_target import (
     ByteFilter,
     PlaintextScan,
     Plan,
-    Selection,
+    RestoreSelection,
     Sink,
     TargetDatabases,
     apply_staged,
@@ -228,8 +228,8 @@ class RestoreOptions:
 def _passes(
     backup: _Backup,
     make_sink: Callable[[], Sink],
-    selection: Selection,
-    target: TargetDatabases | None,
+    selection: RestoreSelection,
+    target: TargetDatabases[Any, Any] | None,
     options: RestoreOptions,
 ) -> dict[str, Any]:
     names = selection.targets(backup.manifest)
@@ -274,8 +274,8 @@ def restore_backup(
     ref: str,
     identities: Sequence[Identity],
     make_sink: Callable[[], Sink],
-    selection: Selection | None = None,
-    target: TargetDatabases | None = None,
+    selection: RestoreSelection,
+    target: TargetDatabases[Any, Any] | None = None,
     options: RestoreOptions | None = None,
     reporter: Reporter | None = None,
     tap: Callable[[ByteFilter | None], ByteFilter] | None = None,
@@ -309,6 +309,6 @@ def restore_backup(
             spool = open_spool(repo, bid, manifest, options.spool_dir)
             stack.callback(spool.close)
         backup = _Backup(repo, bid, identities, manifest, reporter, spool, tap)
-        result = _passes(backup, make_sink, selection or Selection(), target, options)
+        result = _passes(backup, make_sink, selection, target, options)
     reporter.event("restore.end", id=bid)
     return result

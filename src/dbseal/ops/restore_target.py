@@ -2,17 +2,28 @@
 
 :func:`check_target` refuses a target database that holds anything (unless ``replace``)
 or that an earlier restore left incomplete. :func:`apply_staged` applies the dump into
-staging databases and moves them into the targets only when complete
-(:mod:`dbseal.sources.swap`); whatever stops it before that drops the staging databases,
-and the error says what happened to the target.
+staging databases and moves them into the targets only when complete (the engine's
+swap, e.g. MariaDB's ``engines/mariadb/swap.py``); whatever stops it before that drops the
+staging databases, and the error says what happened to the target.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
+from dbseal.engines.base import (
+    ByteFilter,
+    DatabaseContents,
+    PlaintextScan,
+    RestoreFilter,
+    RestoreSelection,
+    Sink,
+    Staging,
+    SwapIncomplete,
+    TargetDatabases,
+)
 from dbseal.errors import (
     DbsealError,
     IncompleteRestoreFound,
@@ -21,93 +32,10 @@ from dbseal.errors import (
     TargetNotEmpty,
 )
 from dbseal.monitoring.reporter import Reporter
-from dbseal.sources.rename import RenameFilter
-from dbseal.sources.staging import Leftover, Staging
-from dbseal.sources.swap import SwapIncomplete
-from dbseal.sources.target_databases import DatabaseContents
-
-
-class Sink(Protocol):
-    def write(self, data: bytes) -> None: ...
-    def close(self) -> Any: ...
-    def abort(self) -> None: ...
-
-
-class ByteFilter(Protocol):
-    def feed(self, data: bytes) -> bytes: ...
-    def flush(self) -> bytes: ...
-
-
-class TargetDatabases(Protocol):
-    """The target server's databases, as the restore sees them."""
-
-    def address(self) -> str: ...
-    def existing(self, names: Sequence[str]) -> Mapping[str, DatabaseContents]: ...
-    def leftovers(self, names: Sequence[str]) -> Sequence[Leftover]: ...
-    def discard(self, leftovers: Sequence[Leftover]) -> None: ...
-    def begin(self, names: Sequence[str], backup: str) -> Staging: ...
-    def rollback(self, staging: Staging) -> None: ...
-    def commit(
-        self, staging: Staging, existing: Sequence[str], recharset: Sequence[str]
-    ) -> None: ...
-
-
-class PlaintextScan(ByteFilter, Protocol):
-    """Reads the plaintext in pass 1 (its output is dropped); ``check`` may then refuse it."""
-
-    def check(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which databases of a backup are restored (``only``; None: all), under which names."""
-
-    rename: Mapping[str, str] = field(default_factory=dict)
-    only: frozenset[str] | None = None
-    keep_events_enabled: bool = False  # renamed copies' events are created disabled otherwise
-    allow_old_references: bool = False  # restore objects that still name a renamed database
-
-    def targets(self, manifest: Mapping[str, Any]) -> list[str]:
-        """The names the restore writes to, in the backup's order."""
-        names = [str(d) for d in manifest.get("databases") or []]
-        return [self.rename.get(d, d) for d in names if self.only is None or d in self.only]
-
-    def byte_filter(self, fresh: Sequence[str] = ()) -> RenameFilter | None:
-        """Renames and selects; the databases of ``fresh`` must not exist when created."""
-        if not self.rename and self.only is None and not fresh:
-            return None
-        return self._filter(dict(self.rename) or None, fresh, None)
-
-    def scanner(self) -> PlaintextScan | None:
-        """For pass 1: finds objects that would still name a renamed database."""
-        found = self.byte_filter()
-        return found.scanner() if found is not None and self.rename else None
-
-    def staged(self, manifest: Mapping[str, Any], staging: Staging) -> RenameFilter:
-        """The filter that restores each selected database into its staging database.
-
-        The staging names are internal: events, old references and the names reported
-        follow the user's ``rename`` only (the swap writes the targets' names back into
-        the objects it recreates)."""
-        names = [str(d) for d in manifest.get("databases") or []]
-        rename = {d: staging.rename_of(self.rename.get(d, d)) for d in names}
-        return self._filter(rename, list(staging.names.values()), dict(self.rename))
-
-    def _filter(
-        self, mapping: dict[str, str] | None, fresh: Sequence[str], final: dict[str, str] | None
-    ) -> RenameFilter:
-        return RenameFilter(
-            mapping,
-            self.only,
-            fresh=set(fresh),
-            keep_events_enabled=self.keep_events_enabled,
-            allow_old_references=self.allow_old_references,
-            final=final,
-        )
 
 
 def check_target(
-    target: TargetDatabases, names: Sequence[str], replace: bool
+    target: TargetDatabases[Any, Any], names: Sequence[str], replace: bool
 ) -> Mapping[str, DatabaseContents]:
     """The databases of ``names`` that exist; raises TargetNotEmpty for one that holds
     anything, unless ``replace``."""
@@ -126,7 +54,9 @@ def check_target(
 
 
 def _refuse_leftovers(
-    target: TargetDatabases, names: Sequence[str], existing: Mapping[str, DatabaseContents]
+    target: TargetDatabases[Any, Any],
+    names: Sequence[str],
+    existing: Mapping[str, DatabaseContents],
 ) -> None:
     marked = [
         f"database {n} was left by an incomplete restore of {existing[n].incomplete_of}"
@@ -144,7 +74,7 @@ def _refuse_leftovers(
         )
 
 
-def rename_outcome(byte_filter: RenameFilter | None, reporter: Reporter) -> dict[str, list[str]]:
+def rename_outcome(byte_filter: RestoreFilter | None, reporter: Reporter) -> dict[str, list[str]]:
     """The events a renamed restore created disabled, and the old names it was allowed to keep."""
     disabled = byte_filter.disabled_events if byte_filter else []
     kept = byte_filter.old_references if byte_filter else []
@@ -215,7 +145,7 @@ def _swapped_text(plan: Plan, why: str, bid: str) -> str:
 
 
 def _roll_back(
-    target: TargetDatabases, staging: Staging, plan: Plan, exc: BaseException
+    target: TargetDatabases[Any, Any], staging: Staging, plan: Plan, exc: BaseException
 ) -> NoReturn:
     try:
         target.rollback(staging)
@@ -234,10 +164,10 @@ def _roll_back(
 def apply_staged(
     backup: Applier,
     make_sink: Callable[[], Sink],
-    selection: Selection,
-    target: TargetDatabases,
+    selection: RestoreSelection,
+    target: TargetDatabases[Any, Any],
     plan: Plan,
-) -> tuple[int, RenameFilter]:
+) -> tuple[int, RestoreFilter]:
     """Apply into staging databases, then swap them into the targets (all or nothing);
     returns the plaintext bytes and the filter used (what it renamed, disabled, kept)."""
     sink = make_sink()  # connected first: a login failure must not leave a ledger
@@ -270,7 +200,8 @@ __all__ = [
     "Applier",
     "ByteFilter",
     "PlaintextScan",
-    "Selection",
+    "RestoreFilter",
+    "RestoreSelection",
     "Sink",
     "TargetDatabases",
     "apply_staged",
