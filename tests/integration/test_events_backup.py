@@ -19,7 +19,7 @@ import pytest
 
 from cli.pingkit import PingServer
 from conftest import DbsealUser, run_sql
-from dbseal.sandbox import MariaDBSandbox
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 
