@@ -10,6 +10,7 @@ import re
 import socket
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,7 @@ def test_concurrent_runs_share_one_log_without_torn_lines(tmp_path: Path) -> Non
         "    rec.event('storage.retry', error='x' * 3000, attempt=i)\n"
     )
     log = tmp_path / "shared.jsonl"
-    procs = [
-        subprocess.Popen(["python3", "-c", code, str(log)], env={**os.environ, "PYTHONPATH": "src"})
-        for _ in range(4)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(log)]) for _ in range(4)]
     assert all(p.wait(60) == 0 for p in procs)
     lines = _lines(log)
     assert len(lines) == 1200
