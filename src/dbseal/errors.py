@@ -62,6 +62,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- TargetNotEmpty (27)
     +-- OldReferences (39)
     +-- KmsError (40)
+    +-- HookFailed (38)
+    +-- HookAfterFailed (41)
     +-- Interrupted (130)
 
 Crypto failures are deliberately opaque: a wrong key, a tampered stanza and a
@@ -476,6 +478,25 @@ class KmsError(DbsealError):
     exit_code = 40
     summary = "AWS KMS could not be reached or refused to wrap or unwrap a data key"
     hint = "the message says what KMS answered and for which key; check the key, region, credentials and network access to KMS"
+
+
+class HookFailed(DbsealError):
+    """A ``before`` hook (dbseal.toml ``[hooks.COMMAND]``) failed or timed out."""
+
+    exit_code = 38
+    summary = "a before hook failed or timed out: the command did not start, no data moved"
+    hint = "fix the hook named in the message (its output is above, or in the event log) and rerun"
+
+
+class HookAfterFailed(DbsealError):
+    """An ``after`` hook failed; the command itself succeeded (a backup stays good)."""
+
+    exit_code = 41
+    summary = "the command succeeded, but its after hook failed or timed out"
+    hint = (
+        "the backup (or verify, forget) itself is complete and recorded; fix the after hook "
+        "named in the message and run it again by hand"
+    )
 
 
 class Interrupted(DbsealError):

@@ -16,6 +16,7 @@ from dbseal.cli.args import (
     add_secret_options,
 )
 from dbseal.cli.check_args import add_check_command
+from dbseal.cli.events_args import add_event_options, observed
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.cli.report_args import register_report
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_commands(sub)
     add_check_command(sub, _lazy)
     register_report(sub, _lazy("report_commands", "cmd_report"), _repo_opts)
+    add_event_options(parser)
     add_output_options(parser)
     return parser
 
@@ -626,6 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = wants_json(argv)
     try:
         args = build_parser().parse_args(argv)
+        observed(args)  # -q/-v merged; start/end events, event log, syslog, hooks, pings
         _require_keyring(args)
         with quiet_stdout(args):
             rc: int = args.func(args)

@@ -35,12 +35,28 @@ __all__ = [
 
 
 def make_reporter(args: argparse.Namespace) -> Reporter:
-    """JSON lines on stderr with --json, a progress bar on a terminal, else nothing;
-    nothing at all with -q."""
+    """The command's events to its screen (:func:`screen_reporter`) and, when the run is
+    observed (:mod:`dbseal.cli.events_run`), to the event log, syslog and pings too."""
+    screen = screen_reporter(args)
+    events = getattr(args, "events", None)
+    if events is None:
+        return screen
+    from dbseal.monitoring.fanout import FanOutReporter
+
+    return FanOutReporter(screen, events)
+
+
+def screen_reporter(args: argparse.Namespace) -> Reporter:
+    """JSON lines on stderr with --json, human lines with -v, a progress bar on a terminal,
+    else nothing; nothing at all with -q."""
     if getattr(args, "quiet", False):
         return NullReporter()
     if getattr(args, "json", False):
         return JsonLinesReporter(sys.stderr)
+    if getattr(args, "verbose", 0):
+        from dbseal.monitoring.textevents import TextEventsReporter
+
+        return TextEventsReporter(sys.stderr, args.verbose)
     if sys.stderr.isatty():
         from dbseal.monitoring.progress import ProgressReporter  # rich: only on a terminal
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
 from dbseal.config.schema_check import CheckConfig, is_check_table
+from dbseal.config.schema_events import HooksConfig, LogConfig, PingConfig, tables_at
 from dbseal.config.schema_state import StateConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -101,6 +102,9 @@ class SourceConfig(BaseModel):
     check: CheckConfig | None = Field(
         None, description="a table [sources.NAME.check] (`dbseal check` thresholds for NAME)"
     )
+    ping: PingConfig | None = Field(
+        None, description="a table [sources.NAME.ping] (replaces [ping] for NAME)"
+    )
 
     @field_validator("compress")
     @classmethod
@@ -129,6 +133,9 @@ class FileConfig(BaseModel):
     retention: RetentionConfig | None = Field(None, description="a table [retention]")
     state: StateConfig | None = Field(None, description="a table [state]")
     check: CheckConfig | None = Field(None, description="a table [check]")
+    log: LogConfig | None = Field(None, description="a table [log]")
+    hooks: HooksConfig | None = Field(None, description="a table [hooks]")
+    ping: PingConfig | None = Field(None, description="a table [ping]")
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict, description="tables [sources.NAME]"
     )
@@ -149,6 +156,7 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         model = StateConfig
     elif is_check_table(keypath):
         model = CheckConfig
+    model = model or tables_at(keypath)
     if model is None:
         return {}
-    return {name: str(f.description) for name, f in model.model_fields.items()}
+    return {(f.alias or name): str(f.description) for name, f in model.model_fields.items()}

@@ -121,7 +121,15 @@ def run_backup(
         except BaseException:
             _remove(repo, bid, "data", "log", "envelope")  # nothing visible: leave nothing
             raise
-    reporter.event("backup.end", id=bid, status=attempt.status, reasons=attempt.reasons)
+    reporter.event(
+        "backup.end",
+        id=bid,
+        status=attempt.status,
+        reasons=attempt.reasons,
+        source=signed.get("source_name"),
+        bytes=attempt.sealed.stored_bytes,
+        raw_bytes=attempt.sealed.plaintext_bytes,
+    )
     if attempt.status == "failed":
         raise attempt.error(signed)
     return signed

@@ -221,6 +221,16 @@ def verify_backup(
     if v.result != "error":
         record(repo, v, key)
         v.recorded = True
+    reporter.event(
+        "verify.end",
+        id=bid,
+        level=level,
+        status=v.result,
+        duration_s=v.duration_s,
+        error_class=v.error_class,
+        exit_code=v.exit_code or None,
+        recorded=v.recorded,
+    )
     return v
 
 
