@@ -62,6 +62,7 @@ def register_report(
     )
     p.add_argument(
         "--events",
+        dest="events_file",
         metavar="FILE",
         help="an event log (JSON lines, `dbseal --log-json`) to take lifecycle events from",
     )

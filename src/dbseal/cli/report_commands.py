@@ -86,7 +86,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dbseal.report.events import read_events
     from dbseal.report.facts import build_facts
 
-    events = read_events(args.events) if args.events else None
+    events = read_events(args.events_file) if args.events_file else None
     facts = build_facts(repo, opts, ring, events)
     written: dict[str, dict[str, Any]] = {}
     if args.output or args.pdf:
