@@ -537,6 +537,55 @@ class ScratchUnusable(OutputError):
     )
 
 
+# -- physical restore (restore --datadir, verify of physical backups, key material) ----------
+
+
+class DatadirInUse(DbsealError):
+    """A physical restore's target datadir is used by a running server."""
+
+    exit_code = 58
+    summary = "the target datadir is used by a running database server"
+    hint = (
+        "stop that server first, or restore into another, new directory (--datadir DIR) and "
+        "point the server at it afterwards"
+    )
+
+
+class PrepareFailed(DbsealError):
+    """mbstream could not extract, or mariadb-backup --prepare failed (full or incremental)."""
+
+    exit_code = 59
+    summary = "the physical backup could not be extracted or prepared"
+    hint = (
+        "the message quotes mariadb-backup; nothing was written into the datadir. Check the "
+        "tool's version (same major.minor as the backed-up server), free space and "
+        "--prepare-memory, then run the restore again"
+    )
+
+
+class KeyMaterialMissing(DbsealError):
+    """An encrypted server's key file is needed and not available (backup or restore)."""
+
+    exit_code = 60
+    summary = "the key file of the server's data-at-rest encryption is missing or unreadable"
+    hint = (
+        "at backup: run dbseal as a user that can read the key file (root or the server's "
+        "user), or pass --no-key-material; at restore: pass --key-file FILE (the "
+        "file_key_management key file the server used)"
+    )
+
+
+class KeyFileConflict(DbsealError):
+    """Restoring the key file would overwrite a different file."""
+
+    exit_code = 61
+    summary = "a different file already exists where the restore would write the key file"
+    hint = (
+        "pass --key-dir DIR (a directory for the restored key files; the restore prints "
+        "the my.cnf lines that name them), or move the existing file away"
+    )
+
+
 def all_error_classes() -> list[type[DbsealError]]:
     """Every class in the tree, parents before children, in definition order."""
     out: list[type[DbsealError]] = []

@@ -17,6 +17,7 @@ from dbseal.cli.args import (
 )
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.physrestore_args import add_datadir_options
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -393,7 +394,7 @@ def _repo_commands(sub: Any) -> None:
     _repo_opts(p)
     p.add_argument("backup", metavar="ID|latest|NAME:latest")
     _source_opt(p)
-    p.add_argument("--target", required=True, metavar="mysql://USER@HOST[:PORT]")
+    p.add_argument("--target", metavar="mysql://USER@HOST[:PORT]")  # or --datadir
     add_mysql_options(p, "target-", "target")
     _identity_options(p)
     p.add_argument(
@@ -457,6 +458,7 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
+    add_datadir_options(p)  # physical restores; routes --datadir, else cmd_restore
 
     p = sub.add_parser(
         "verify", help="prove backups restore: integrity (keyless), decrypt, restore"
