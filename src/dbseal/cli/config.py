@@ -59,6 +59,7 @@ SOURCE_KEYS = {
     "exclude_tables": "exclude_table",
     "method": "method",
     "scratch_dir": "scratch_dir",
+    "no_key_material": "no_key_material",
 }
 
 

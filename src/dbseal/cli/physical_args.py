@@ -29,3 +29,10 @@ def add_physical_options(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="physical: where mariadb-backup writes its small metadata files (default: $TMPDIR)",
     )
+    p.add_argument(
+        "--no-key-material",
+        action="store_true",
+        default=None,
+        help="physical, server with file_key_management: do not seal its key file into the "
+        "backup (the restore then needs --key-file; see docs/physical.md)",
+    )

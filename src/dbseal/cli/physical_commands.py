@@ -50,7 +50,10 @@ def physical_source(
     target: Any,
     password: Secret | None,
 ) -> BackupSource:
-    options: dict[str, Any] = {"scratch_dir": getattr(args, "scratch_dir", None)}
+    options: dict[str, Any] = {
+        "scratch_dir": getattr(args, "scratch_dir", None),
+        "key_material": not getattr(args, "no_key_material", False),  # keyfile_source.py
+    }
     if getattr(args, "incremental", False):
         full = engine.backup_source("physical", target, password, options)
         name = getattr(args, "backup_name", None) or derive_source_name(full.describe())

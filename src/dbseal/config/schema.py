@@ -99,6 +99,9 @@ class SourceConfig(BaseModel):
     )
     method: BackupMethod | None = Field(None, description=METHOD_HELP)
     scratch_dir: str | None = Field(None, description=SCRATCH_HELP)
+    no_key_material: bool | None = Field(
+        None, description="physical: do not seal the server's key file into the backup"
+    )
 
     @field_validator("compress")
     @classmethod

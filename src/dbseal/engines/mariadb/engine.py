@@ -26,9 +26,13 @@ class MariaDBEngine:
         :class:`~dbseal.engines.mariadb.dumppolicy.DumpPolicy`, for ``physical`` those of
         :class:`~dbseal.engines.mariadb.physical.source.PhysicalOptions`."""
         if method == "physical":
+            from dbseal.engines.mariadb.keyfile_source import with_key_material
             from dbseal.engines.mariadb.physical.source import MariabackupSource, PhysicalOptions
 
-            return MariabackupSource(target, password, PhysicalOptions(**options))
+            opts = dict(options)
+            include_keys = bool(opts.pop("key_material", True))  # the key files of the server
+            source = MariabackupSource(target, password, PhysicalOptions(**opts))
+            return with_key_material(source, target, password, include_keys)
         if method == "logical":
             from dbseal.engines.mariadb.mysqldump import DumpPolicy, MysqldumpSource
 

@@ -1,0 +1,335 @@
+"""`dbseal restore ID --datadir DIR` and `verify --level restore` of physical backups.
+
+Real sandbox servers: physical backups by `dbseal backup --method physical`, restored into
+a fresh datadir, a real mariadbd started on it, the data compared table by table with the
+source at the backup's point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import CliResult, DbsealUser, fetch, run_sql
+from dbseal.engines.mariadb.datadir_server import DatadirServer
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+
+pytestmark = pytest.mark.mariadb
+
+DB = "shop"
+KEY_OPTS = (
+    "--plugin-load-add=file_key_management",
+    "--innodb-encrypt-tables=ON",
+    "--innodb-encrypt-log=ON",
+)
+
+
+def physical(user: DbsealUser, repo: Path, server: MariaDBSandbox, *extra: object) -> str:
+    res = user.run(
+        *user.backup_args(repo, server), "--method", "physical", "--json", *extra, timeout=300
+    )
+    doc = res.ok().json()
+    assert doc["status"] == "ok", doc
+    return str(doc["id"])
+
+
+def restore(user: DbsealUser, repo: Path, ref: str, datadir: Path, *extra: object) -> CliResult:
+    return user.run(
+        "restore", "--repo", repo, ref, "--datadir", datadir, "-i", user.identity, *extra,
+        timeout=300,
+    )  # fmt: skip
+
+
+def sums(conn_of: MariaDBSandbox | DatadirServer, db: str = DB) -> dict[str, tuple[int, int]]:
+    """Per table: row count and CHECKSUM TABLE (the same rows give the same sum)."""
+    out = {}
+    with conn_of.connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+            "AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+            (db,),
+        )
+        for (table,) in cur.fetchall():
+            cur.execute(f"SELECT COUNT(*) FROM `{db}`.`{table}`")
+            count = cur.fetchone()[0]  # type: ignore[index]
+            cur.execute(f"CHECKSUM TABLE `{db}`.`{table}`")
+            out[str(table)] = (int(count), int(cur.fetchone()[1]))  # type: ignore[index]
+    return out
+
+
+def started_on(datadir: Path, my_cnf: list[str] | None = None) -> DatadirServer:
+    server = DatadirServer(datadir, my_cnf or ())
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def source(mariadb_binaries: tuple[str, str]) -> Iterator[MariaDBSandbox]:
+    """A sandbox with the binary log on, an InnoDB and an Aria table."""
+    with MariaDBSandbox(tls=True, binlog=True) as s:
+        run_sql(
+            s,
+            f"CREATE DATABASE {DB}",
+            f"CREATE TABLE {DB}.orders (id INT PRIMARY KEY, note VARCHAR(200)) ENGINE=InnoDB",
+            f"INSERT INTO {DB}.orders SELECT seq, REPEAT('o', 150) FROM {DB}.seq_1_to_5000",
+            f"CREATE TABLE {DB}.log (id INT PRIMARY KEY, v INT) ENGINE=Aria",
+            f"INSERT INTO {DB}.log SELECT seq, seq FROM {DB}.seq_1_to_100",
+        )
+        yield s
+
+
+def test_a_full_physical_backup_restores_into_a_new_datadir_and_starts(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    want = sums(source)
+    bid = physical(user, repo, source)
+    datadir = tmp_path / "restored"
+    res = restore(user, repo, bid, datadir).ok()
+    assert f"restored backup {bid}" in res.stdout and f"datadir={datadir}" in res.stdout
+    assert not list(tmp_path.glob(".restored.dbseal-staging-*"))  # staging gone
+    assert not (datadir / "backup-my.cnf").exists()
+    if os.geteuid() == 0:  # given to the server's user
+        assert pwd.getpwuid((datadir / "ibdata1").stat().st_uid).pw_name == "mysql"
+    server = started_on(datadir)
+    try:
+        assert sums(server) == want
+        assert not server.error_lines()
+    finally:
+        server.stop()
+
+
+def test_a_chain_of_two_incrementals_restores_at_the_last_backups_point(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    run_sql(source, f"CREATE TABLE {DB}.chain (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    physical(user, repo, source)
+    run_sql(source, f"INSERT INTO {DB}.chain SELECT seq, seq FROM {DB}.seq_1_to_1000")
+    physical(user, repo, source, "--incremental", "-i", user.identity)
+    run_sql(
+        source,
+        f"UPDATE {DB}.chain SET v = v * 2 WHERE id <= 500",
+        f"DELETE FROM {DB}.orders WHERE id > 4000",
+    )
+    inc2 = physical(user, repo, source, "--incremental", "-i", user.identity)
+    want = sums(source)
+    run_sql(source, f"INSERT INTO {DB}.chain VALUES (5000, 1)")  # after the last backup
+    datadir = tmp_path / "chain"
+    res = restore(user, repo, inc2, datadir, "--json").ok().json()
+    assert len(res["chain"]) == 3 and res["chain"][-1] == inc2
+    server = started_on(datadir)
+    try:
+        assert sums(server) == want
+    finally:
+        server.stop()
+        run_sql(source, f"DROP TABLE {DB}.chain")
+
+
+def test_a_missing_chain_member_is_named_before_anything_is_written(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    full = physical(user, repo, source)
+    inc = physical(user, repo, source, "--incremental", "-i", user.identity)
+    (repo / "manifests" / f"{full}.json").unlink()
+    datadir = tmp_path / "never"
+    line = restore(user, repo, inc, datadir).error(54)
+    assert full in line
+    assert not datadir.exists() and not list(tmp_path.glob(".never.dbseal-staging-*"))
+
+
+def test_a_non_empty_datadir_is_refused(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    datadir = tmp_path / "full"
+    datadir.mkdir()
+    (datadir / "precious").write_text("keep me")
+    line = restore(user, repo, bid, datadir).error(27)
+    assert "precious" in line
+    assert sorted(os.listdir(datadir)) == ["precious"]
+
+
+def test_the_datadir_of_a_running_server_is_refused(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    before = sorted(os.listdir(source.datadir))
+    line = restore(user, repo, bid, source.datadir).error(58)
+    assert "running server" in line
+    assert sorted(os.listdir(source.datadir)) == before
+    assert fetch(source, f"SELECT COUNT(*) FROM {DB}.log")[0][0] == 100
+
+
+def test_a_wrong_key_is_its_own_error_and_writes_nothing(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    stranger = DbsealUser(tmp_path / "stranger")
+    datadir = tmp_path / "wrong"
+    res = stranger.run(
+        "restore", "--repo", repo, bid, "--datadir", datadir, "-i", stranger.identity
+    )
+    res.error(5)
+    assert not datadir.exists() and not list(tmp_path.glob(".wrong.dbseal-staging-*"))
+
+
+def test_a_restore_interrupted_mid_stream_leaves_nothing(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    datadir = tmp_path / "cut"
+    proc = user.spawn("restore", "--repo", repo, bid, "--datadir", datadir, "-i", user.identity)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".cut.dbseal-staging-*/full/*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not datadir.exists()
+    assert not list(tmp_path.glob(".cut.dbseal-staging-*"))
+
+
+# -- verify --level restore ----------------------------------------------------------------
+
+
+def verify(user: DbsealUser, repo: Path, bid: str) -> CliResult:
+    return user.run(
+        "verify", "--repo", repo, bid, "--level", "restore", "-i", user.identity, "--json",
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_verify_restore_passes_on_a_good_physical_backup_and_records_the_time(
+    user: DbsealUser, source: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    doc = verify(user, repo, bid).ok().json()[0]
+    assert doc["result"] == "ok", doc
+    assert doc["restore_s"] > 0 and doc["recorded"]
+    tables = {(t["database"], t["table"]): t for t in doc["tables"]}
+    assert tables[(DB, "orders")]["ok"] and tables[(DB, "orders")]["found_rows"] > 0
+    assert (DB, "log") in tables
+    records = list((repo / "verifications" / bid).glob("*.json"))
+    assert len(records) == 1 and json.loads(records[0].read_text())["restore_s"] > 0
+
+
+def test_verify_restore_fails_on_a_tampered_physical_backup(
+    user: DbsealUser, source: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    data = repo / "data" / f"{bid}.dbseal"
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    data.chmod(0o600)
+    data.write_bytes(bytes(blob))
+    res = verify(user, repo, bid)
+    assert res.rc == 30, res.stderr
+    assert res.json()[0]["result"] == "failed"
+
+
+# -- servers with data-at-rest encryption --------------------------------------------------
+
+
+def key_file(path: Path, *ids: int) -> Path:
+    path.write_text("".join(f"{i};{secrets.token_hex(32)}\n" for i in ids))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def encrypted(mariadb_binaries: tuple[str, str], tmp_path: Path) -> Iterator[MariaDBSandbox]:
+    """A sandbox with file_key_management and encrypted InnoDB tables under keys 1 and 2."""
+    (tmp_path / "keys").mkdir()
+    keys = key_file(tmp_path / "keys" / "keyfile.txt", 1, 2)
+    args = [*KEY_OPTS, f"--file-key-management-filename={keys}"]
+    with MariaDBSandbox(tls=True, binlog=True, extra_args=args) as s:
+        run_sql(
+            s,
+            "CREATE DATABASE secret",
+            "CREATE TABLE secret.a (id INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB",
+            "INSERT INTO secret.a SELECT seq, REPEAT('s', 90) FROM secret.seq_1_to_2000",
+            "CREATE TABLE secret.b (id INT PRIMARY KEY) ENGINE=InnoDB ENCRYPTION_KEY_ID=2",
+            "INSERT INTO secret.b SELECT seq FROM secret.seq_1_to_300",
+        )
+        yield s
+
+
+def test_an_encrypted_server_restores_on_a_machine_without_its_key_file(
+    user: DbsealUser, encrypted: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    want = sums(encrypted, "secret")
+    assert fetch(encrypted, "SELECT COUNT(*) FROM information_schema.INNODB_TABLESPACES_ENCRYPTION "
+                 "WHERE NAME LIKE 'secret/%' AND ENCRYPTION_SCHEME = 1")[0][0] == 2  # fmt: skip
+    bid = physical(user, repo, encrypted)
+    shown = user.show(repo, bid)["manifest"]
+    assert (
+        shown["key_material"]["included"]
+        and shown["key_material"]["plugin"] == "file_key_management"
+    )
+    assert "file_key_management_filename" in shown["physical"]["encryption"]
+    original = tmp_path / "keys" / "keyfile.txt"
+    content = original.read_bytes()
+    original.unlink()  # the restore machine never saw it
+    datadir = tmp_path / "enc-restored"
+    res = restore(user, repo, bid, datadir, "--json").ok().json()
+    assert res["key_files"]["keyfile"] == str(original)
+    assert original.read_bytes() == content and original.stat().st_mode & 0o777 == 0o600
+    assert not (datadir / "dbseal-key-material").exists()
+    server = started_on(datadir, res["my_cnf"])
+    try:
+        assert sums(server, "secret") == want
+        assert not server.error_lines()
+    finally:
+        server.stop()
+
+
+def test_without_key_material_the_restore_needs_the_key_file(
+    user: DbsealUser, encrypted: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, encrypted, "--no-key-material")
+    assert not user.show(repo, bid)["manifest"]["key_material"]["included"]
+    original = tmp_path / "keys" / "keyfile.txt"
+    kept = tmp_path / "kept.txt"
+    kept.write_bytes(original.read_bytes())
+    original.unlink()
+    datadir = tmp_path / "needs-key"
+    assert "--key-file" in restore(user, repo, bid, datadir).error(60)
+    assert not datadir.exists()
+    keydir = tmp_path / "newkeys"
+    res = restore(user, repo, bid, datadir, "--key-file", kept, "--key-dir", keydir, "--json")
+    doc = res.ok().json()
+    assert f"file_key_management_filename={keydir / 'keyfile.txt'}" in doc["my_cnf"]
+    server = started_on(datadir, doc["my_cnf"])
+    try:
+        assert fetch(server, "SELECT COUNT(*) FROM secret.b")[0][0] == 300
+    finally:
+        server.stop()
+
+
+def test_verify_restore_of_an_encrypted_server(user: DbsealUser, encrypted: MariaDBSandbox) -> None:
+    repo = user.init()
+    bid = physical(user, repo, encrypted)
+    doc = verify(user, repo, bid).ok().json()[0]
+    assert doc["result"] == "ok", doc
+    assert {("secret", "a"), ("secret", "b")} <= {
+        (t["database"], t["table"]) for t in doc["tables"]
+    }
