@@ -271,14 +271,21 @@ def encrypted(mariadb_binaries: tuple[str, str], tmp_path: Path) -> Iterator[Mar
         yield s
 
 
-def test_an_encrypted_server_restores_on_a_machine_without_its_key_file(
+def test_an_encrypted_chain_with_a_rotated_key_restores_where_the_key_file_never_was(
     user: DbsealUser, encrypted: MariaDBSandbox, tmp_path: Path
 ) -> None:
     repo = user.init()
+    physical(user, repo, encrypted)
+    # the key of table a rotates to key 2 between the full and the incremental
+    run_sql(
+        encrypted,
+        "ALTER TABLE secret.a ENCRYPTION_KEY_ID=2",
+        "INSERT INTO secret.a SELECT seq, 'after' FROM secret.seq_3000_to_3500",
+    )
+    assert fetch(encrypted, "SELECT CURRENT_KEY_ID FROM information_schema.INNODB_TABLESPACES_ENCRYPTION "
+                 "WHERE NAME LIKE 'secret/%' AND ENCRYPTION_SCHEME = 1") == [(2,), (2,)]  # fmt: skip
+    bid = physical(user, repo, encrypted, "--incremental", "-i", user.identity)
     want = sums(encrypted, "secret")
-    assert fetch(encrypted, "SELECT COUNT(*) FROM information_schema.INNODB_TABLESPACES_ENCRYPTION "
-                 "WHERE NAME LIKE 'secret/%' AND ENCRYPTION_SCHEME = 1")[0][0] == 2  # fmt: skip
-    bid = physical(user, repo, encrypted)
     shown = user.show(repo, bid)["manifest"]
     assert (
         shown["key_material"]["included"]
