@@ -291,3 +291,45 @@ def test_into_s3(user: DbsealUser, server: MariaDBSandbox, s3: Any, tmp_path: Pa
     out = extract(url, bid, user.identity, tmp_path / "x")
     assert (out / DB / "orders.ibd").exists()
     assert fetch(server, f"SELECT COUNT(*) FROM {DB}.log") == [(100,)]
+
+
+def test_method_physical_from_dbseal_toml(user: DbsealUser, server: MariaDBSandbox) -> None:
+    repo = user.init()
+    pw = user.password_file(server)
+    config = user.home / "dbseal.toml"
+    config.write_text(
+        f'repository = "{repo}"\n\n[sources.db1]\n'
+        f'url = "mysql://root@127.0.0.1:{server.port}"\n'
+        f'password_file = "{pw}"\nssl_mode = "verify-identity"\nssl_ca = "{server.ca_cert}"\n'
+        'method = "physical"\n'
+    )
+    config.chmod(0o600)
+    bid = backup_id(user.run("backup", "db1", "--json", timeout=300))
+    m = manifest(user, repo, bid)
+    assert (m["method"], m["type"], m["source_name"]) == ("physical", "full", "db1")
+    inc = backup_id(user.run("backup", "db1", "--incremental", "-i", user.identity, "--json"))
+    assert manifest(user, repo, inc)["parent"] == bid
+
+
+def test_an_unusable_scratch_dir_is_refused(
+    user: DbsealUser, server: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    res = user.run(
+        *user.backup_args(repo, server), "--method", "physical", "--scratch-dir",
+        tmp_path / "no" / "such" / "dir",
+    )  # fmt: skip
+    line = res.error(55)
+    assert "cannot create a scratch directory" in line and "--scratch-dir" in line
+
+
+def test_options_of_the_logical_method_are_refused(
+    user: DbsealUser, server: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    res = user.run(
+        *user.backup_args(repo, server), "--method", "physical", "--exclude-database", "x"
+    )
+    assert "--exclude-database cannot be used with --method physical" in res.error(2)
+    res = user.run(*user.backup_args(repo, server), "--incremental")
+    assert "--incremental and --base are for physical backups" in res.error(2)
