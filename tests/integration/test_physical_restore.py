@@ -12,6 +12,7 @@ import os
 import pwd
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,6 +133,10 @@ def test_a_chain_of_two_incrementals_restores_at_the_last_backups_point(
     finally:
         server.stop()
         run_sql(source, f"DROP TABLE {DB}.chain")
+    doc = verify(user, repo, inc2).ok().json()[0]  # the restore level restores the chain
+    assert doc["result"] == "ok" and (DB, "chain") in {
+        (t["database"], t["table"]) for t in doc["tables"]
+    }
 
 
 def test_a_missing_chain_member_is_named_before_anything_is_written(
@@ -340,3 +345,49 @@ def test_verify_restore_of_an_encrypted_server(user: DbsealUser, encrypted: Mari
     assert {("secret", "a"), ("secret", "b")} <= {
         (t["database"], t["table"]) for t in doc["tables"]
     }
+
+
+def test_a_killed_restore_leaves_only_its_staging_which_the_next_restore_removes(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    datadir = tmp_path / "again"
+    proc = user.spawn("restore", "--repo", repo, bid, "--datadir", datadir, "-i", user.identity)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".again.dbseal-staging-*/full/*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.kill()  # SIGKILL: nothing can clean up
+    proc.communicate(timeout=60)
+    (left,) = tmp_path.glob(".again.dbseal-staging-*")
+    assert (left / "DBSEAL-RESTORE-INCOMPLETE").is_file() and not datadir.exists()
+    res = restore(user, repo, bid, datadir).ok()
+    assert f"removed what an interrupted restore left: {left}" in res.stdout
+    assert not left.exists() and (datadir / "ibdata1").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a file system needs root")
+def test_a_datadir_that_is_a_mount_point_is_filled_in_place(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    want = sums(source)
+    bid = physical(user, repo, source)
+    datadir = tmp_path / "mnt"
+    datadir.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(datadir)])
+    if mounted.returncode != 0:
+        pytest.skip("this machine does not let root mount a tmpfs")
+    try:
+        restore(user, repo, bid, datadir).ok()
+        names = set(os.listdir(datadir))
+        assert "ibdata1" in names and "DBSEAL-RESTORE-INCOMPLETE" not in names
+        assert not [n for n in names if "dbseal-staging" in n]
+        server = started_on(datadir)
+        try:
+            assert sums(server) == want
+        finally:
+            server.stop()
+    finally:
+        subprocess.run(["umount", str(datadir)], check=True)

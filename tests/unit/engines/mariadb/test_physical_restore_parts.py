@@ -70,7 +70,11 @@ def test_the_my_cnf_lines_name_the_restored_key_files() -> None:
         }
     }
     lines = my_cnf_lines(Path("/var/lib/new"), manifest, {"keyfile": Path("/new/keys.txt")})
-    assert lines[:3] == ["[mariadbd]", "datadir=/var/lib/new", "plugin_load_add=file_key_management"]
+    assert lines[:3] == [
+        "[mariadbd]",
+        "datadir=/var/lib/new",
+        "plugin_load_add=file_key_management",
+    ]
     assert "file_key_management_filename=/new/keys.txt" in lines
     assert "innodb_encrypt_tables=ON" in lines
     assert not any("literal-secret" in line for line in lines)
@@ -109,7 +113,7 @@ def test_a_datadir_whose_ibdata1_another_process_locks_is_in_use(tmp_path: Path)
     )  # fmt: skip
     try:
         assert locker.stdout is not None and locker.stdout.readline() == b"locked\n"
-        with pytest.raises(DatadirInUse, match="lock on ibdata1|has .* open"):
+        with pytest.raises(DatadirInUse, match=r"lock on ibdata1|has .* open"):
             check_target(datadir)
     finally:
         locker.kill()
