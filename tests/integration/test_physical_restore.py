@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import secrets
 import signal
 import subprocess
 import time
@@ -21,16 +20,12 @@ import pytest
 
 from conftest import CliResult, DbsealUser, fetch, run_sql
 from dbseal.engines.mariadb.datadir_server import DatadirServer
+from dbseal.engines.mariadb.encrypted_sandbox import encrypted_sandbox, write_key_file
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
 
 DB = "shop"
-KEY_OPTS = (
-    "--plugin-load-add=file_key_management",
-    "--innodb-encrypt-tables=ON",
-    "--innodb-encrypt-log=ON",
-)
 
 
 def physical(user: DbsealUser, repo: Path, server: MariaDBSandbox, *extra: object) -> str:
@@ -252,28 +247,25 @@ def test_verify_restore_fails_on_a_tampered_physical_backup(
 # -- servers with data-at-rest encryption --------------------------------------------------
 
 
-def key_file(path: Path, *ids: int) -> Path:
-    path.write_text("".join(f"{i};{secrets.token_hex(32)}\n" for i in ids))
-    path.chmod(0o600)
-    return path
-
-
 @pytest.fixture
 def encrypted(mariadb_binaries: tuple[str, str], tmp_path: Path) -> Iterator[MariaDBSandbox]:
     """A sandbox with file_key_management and encrypted InnoDB tables under keys 1 and 2."""
     (tmp_path / "keys").mkdir()
-    keys = key_file(tmp_path / "keys" / "keyfile.txt", 1, 2)
-    args = [*KEY_OPTS, f"--file-key-management-filename={keys}"]
-    with MariaDBSandbox(tls=True, binlog=True, extra_args=args) as s:
-        run_sql(
-            s,
-            "CREATE DATABASE secret",
-            "CREATE TABLE secret.a (id INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB",
-            "INSERT INTO secret.a SELECT seq, REPEAT('s', 90) FROM secret.seq_1_to_2000",
-            "CREATE TABLE secret.b (id INT PRIMARY KEY) ENGINE=InnoDB ENCRYPTION_KEY_ID=2",
-            "INSERT INTO secret.b SELECT seq FROM secret.seq_1_to_300",
-        )
+    keys = write_key_file(tmp_path / "keys" / "keyfile.txt", (1, 2))
+    with encrypted_sandbox(keys, tls=True, binlog=True) as s:
+        fill_secret(s)
         yield s
+
+
+def fill_secret(server: MariaDBSandbox) -> None:
+    run_sql(
+        server,
+        "CREATE DATABASE secret",
+        "CREATE TABLE secret.a (id INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB",
+        "INSERT INTO secret.a SELECT seq, REPEAT('s', 90) FROM secret.seq_1_to_2000",
+        "CREATE TABLE secret.b (id INT PRIMARY KEY) ENGINE=InnoDB ENCRYPTION_KEY_ID=2",
+        "INSERT INTO secret.b SELECT seq FROM secret.seq_1_to_300",
+    )
 
 
 def test_an_encrypted_chain_with_a_rotated_key_restores_where_the_key_file_never_was(
@@ -391,3 +383,39 @@ def test_a_datadir_that_is_a_mount_point_is_filled_in_place(
             server.stop()
     finally:
         subprocess.run(["umount", str(datadir)], check=True)
+
+
+def test_a_key_file_encrypted_with_a_filekey_restores_with_both_files(
+    user: DbsealUser, mariadb_binaries: tuple[str, str], tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    plain = write_key_file(keys / "plain.txt", (1, 2))
+    filekey = keys / "filekey"
+    filekey.write_text("a-filekey-password")
+    filekey.chmod(0o600)
+    keyfile = keys / "keyfile.enc"
+    subprocess.run(
+        ["openssl", "enc", "-aes-256-cbc", "-md", "sha1", "-pass", f"file:{filekey}",
+         "-in", str(plain), "-out", str(keyfile)],
+        check=True,
+    )  # fmt: skip
+    plain.unlink()
+    repo = user.init()
+    with encrypted_sandbox(keyfile, filekey, tls=True) as server:
+        fill_secret(server)
+        want = sums(server, "secret")
+        bid = physical(user, repo, server)
+    saved = {p: p.read_bytes() for p in (keyfile, filekey)}
+    for p in saved:
+        p.unlink()
+    datadir = tmp_path / "fk"
+    doc = restore(user, repo, bid, datadir, "--json").ok().json()
+    assert doc["key_files"] == {"keyfile": str(keyfile), "filekey": str(filekey)}
+    assert {p: p.read_bytes() for p in saved} == saved
+    assert f"file_key_management_filekey=FILE:{filekey}" in doc["my_cnf"]
+    server2 = started_on(datadir, doc["my_cnf"])
+    try:
+        assert sums(server2, "secret") == want
+    finally:
+        server2.stop()
