@@ -18,7 +18,6 @@ it was. Engine-agnostic: the engine hands a :class:`PhysicalTarget`.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -31,6 +30,7 @@ from dbseal.engines.base import Sink
 from dbseal.errors import CorruptedData, PolicyViolation, UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.restore import apply_backup, unlock_backup
+from dbseal.pipeline import BackgroundHash
 
 
 class PhysicalStaging(Protocol):
@@ -53,7 +53,7 @@ class _Hashing:
     """A sink wrapper that counts and hashes what passes (checked after the stream)."""
 
     def __init__(self, inner: Sink) -> None:
-        self.inner, self.bytes, self.sha = inner, 0, hashlib.sha256()
+        self.inner, self.bytes, self.sha = inner, 0, BackgroundHash()
 
     def write(self, data: bytes) -> None:
         self.bytes += len(data)
@@ -109,7 +109,7 @@ def _extract(
             f"backup {mid} decrypted to {total} bytes, its manifest says {expected}"
         )
     want = member.get("plaintext_sha256")
-    if want and counted.sha.hexdigest() != want:
+    if want and counted.sha.digest().hex() != want:
         raise CorruptedData(
             f"backup {mid}'s plaintext differs from the SHA-256 recorded at backup time"
         )

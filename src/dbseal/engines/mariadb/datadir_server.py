@@ -48,9 +48,9 @@ class DatadirServer(MariaDBSandbox):
                 *key_option_args(key_options),
                 *extra_args,
             ],
-            parent_dir=parent_dir,
+            parent_dir=os.path.abspath(parent_dir) if parent_dir is not None else None,
         )
-        self._existing = Path(datadir)
+        self._existing = Path(datadir).absolute()  # mariadbd runs in its own directory
 
     @property
     def datadir(self) -> Path:
