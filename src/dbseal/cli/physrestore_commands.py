@@ -81,8 +81,9 @@ def cmd_restore_datadir(args: argparse.Namespace) -> int:
             hint="drop them, or restore a logical backup with --target instead of --datadir",
         )
     apply_config(args, None)
+    options = _options(args)  # usage errors before the repository is opened
     repo = open_repo(args.repo, args)
-    restorer = MariabackupRestorer(Path(args.datadir), _options(args))
+    restorer = MariabackupRestorer(Path(args.datadir), options)
     result = restore_physical(
         repo,
         args.backup,

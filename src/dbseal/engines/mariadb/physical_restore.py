@@ -30,18 +30,23 @@ import json
 import os
 import pwd
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from dbseal.engines.mariadb import keyfile as kf
 from dbseal.engines.mariadb import prepare as pr
 from dbseal.engines.mariadb.datadir import check_target
-from dbseal.errors import KeyFileConflict, KeyMaterialMissing, PrepareFailed, UsageError
+from dbseal.engines.mariadb.mbstream_sink import MbstreamSink
+from dbseal.engines.mariadb.restore_keys import (
+    carries_keys,
+    encryption_of,
+    key_plugin,
+    my_cnf_lines,
+)
+from dbseal.errors import KeyFileConflict, KeyMaterialMissing, UsageError
 from dbseal.fsutil import atomic_write
 from dbseal.monitoring.reporter import Reporter
 
@@ -55,27 +60,6 @@ NOT_IN_DATADIR = (
 )
 
 
-def encryption_of(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """The key plugin settings recorded from ``backup-my.cnf`` (empty: not encrypted)."""
-    physical = manifest.get("physical") or {}
-    enc = physical.get("encryption") if isinstance(physical, Mapping) else None
-    return {str(k): str(v) for k, v in (enc or {}).items()}
-
-
-def key_plugin(manifest: Mapping[str, Any]) -> str | None:
-    enc = encryption_of(manifest)
-    load = enc.get("plugin_load", "") + enc.get("plugin_load_add", "")
-    for name in ("file_key_management", "aws_key_management", "hashicorp_key_management"):
-        if name in load or any(k.startswith(name) for k in enc):
-            return name
-    return None
-
-
-def _carries_keys(manifest: Mapping[str, Any]) -> bool:
-    km = manifest.get("key_material") or {}
-    return bool(isinstance(km, Mapping) and km.get("included"))
-
-
 def default_owner() -> str | None:
     """``mysql`` when running as root and that user exists, else None (no chown)."""
     if os.geteuid() != 0:
@@ -85,63 +69,6 @@ def default_owner() -> str | None:
     except KeyError:
         return None
     return "mysql"
-
-
-class MbstreamSink:
-    """Feeds the plaintext of one backup to ``mbstream -x -C DIR``.
-
-    mbstream exits 0 even when it could not write a file, so any message it prints is a
-    failure too."""
-
-    def __init__(self, directory: Path, log: Path) -> None:
-        tool = shutil.which("mbstream", path=os.pathsep.join([os.defpath, *pr.SEARCH_DIRS]))
-        if tool is None:
-            raise PrepareFailed("mbstream (from the mariadb-backup package) was not found")
-        self._dir, self._log_path = directory, log
-        self._log: IO[bytes] = log.open("wb")
-        self._proc = subprocess.Popen(
-            [tool, "-x", "-C", str(directory)],
-            stdin=subprocess.PIPE,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def write(self, data: bytes) -> None:
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(data)
-        except BrokenPipeError:
-            self._proc.wait()
-            raise PrepareFailed(f"mbstream stopped extracting: {self._messages()}") from None
-
-    def _messages(self) -> str:
-        self._log.close()
-        text = self._log_path.read_text(errors="replace").strip()
-        return " | ".join(text.splitlines()[-3:]) or "no message"
-
-    def close(self) -> None:
-        assert self._proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            self._proc.stdin.close()
-        rc = self._proc.wait()
-        self._log.close()
-        text = self._log_path.read_text(errors="replace").strip()
-        if rc != 0 or text:
-            raise PrepareFailed(
-                f"mbstream could not extract into {self._dir.name} (exit status {rc}): "
-                + (" | ".join(text.splitlines()[-3:]) or "no message")
-            )
-
-    def abort(self) -> None:
-        if self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            if self._proc.stdin is not None:
-                self._proc.stdin.close()
-        self._proc.wait()
-        self._log.close()
 
 
 @dataclass
@@ -179,7 +106,7 @@ class MariabackupRestorer:
         self._tool, version = pr.find_tool()
         pr.check_tool(version, chain)
         last = chain[-1]
-        if key_plugin(last) == kf.FILE_PLUGIN and not _carries_keys(last):
+        if key_plugin(last) == kf.FILE_PLUGIN and not carries_keys(last):
             original = encryption_of(last).get("file_key_management_filename", "")
             key_file = self.options.key_file
             if key_file is not None and not key_file.is_file():
@@ -348,30 +275,6 @@ class MariabackupStaging:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def my_cnf_lines(datadir: Path, manifest: Mapping[str, Any], keys: Mapping[str, Path]) -> list[str]:
-    """The option lines the restored server needs (datadir, and the key plugin's)."""
-    lines = ["[mariadbd]", f"datadir={datadir}"]
-    settings = encryption_of(manifest)
-    plugin = key_plugin(manifest)
-    if plugin is None:
-        return lines
-    lines.append(f"plugin_load_add={plugin}")
-    for key, value in sorted(settings.items()):
-        if key in ("plugin_load", "plugin_load_add", "plugin_dir"):
-            continue
-        if key == "file_key_management_filename" and "keyfile" in keys:
-            value = str(keys["keyfile"])
-        elif key == "file_key_management_filekey":
-            if "filekey" in keys:
-                value = f"FILE:{keys['filekey']}"
-            elif value and not value.startswith("FILE:"):
-                value = "<the filekey your server used>"
-            elif not value:
-                continue
-        lines.append(f"{key}={value}")
-    return lines
-
-
 def remove_leftovers(parent: Path, name: str) -> list[str]:
     """Staging directories of ``name`` whose restore died (marker naming a dead pid)."""
     out = []
@@ -424,11 +327,7 @@ __all__ = [
     "MARKER",
     "MariabackupRestorer",
     "MariabackupStaging",
-    "MbstreamSink",
     "RestorerOptions",
     "default_owner",
-    "encryption_of",
-    "key_plugin",
-    "my_cnf_lines",
     "remove_leftovers",
 ]

@@ -14,8 +14,8 @@ from dbseal.crypto.secret import Secret
 from dbseal.engines.mariadb import keyfile as kf
 from dbseal.engines.mariadb.datadir import check_target
 from dbseal.engines.mariadb.physical.mbstream import MbstreamScanner
-from dbseal.engines.mariadb.physical_restore import my_cnf_lines
 from dbseal.engines.mariadb.prepare import parse_size
+from dbseal.engines.mariadb.restore_keys import my_cnf_lines
 from dbseal.errors import DatadirInUse, TargetNotEmpty, UsageError
 
 KEY = b"1;" + b"ab" * 32 + b"\n"
