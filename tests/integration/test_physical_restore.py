@@ -419,3 +419,22 @@ def test_a_key_file_encrypted_with_a_filekey_restores_with_both_files(
         assert sums(server2, "secret") == want
     finally:
         server2.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a file system needs root")
+def test_extraction_that_runs_out_of_space_fails_and_removes_its_staging(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)])
+    if mounted.returncode != 0:
+        pytest.skip("this machine does not let root mount a tmpfs")
+    try:
+        line = restore(user, repo, bid, small / "data").error(59)
+        assert "mbstream" in line
+        assert os.listdir(small) == []  # no datadir, no staging
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -12,13 +12,15 @@ from typing import IO
 
 from dbseal.engines.mariadb import prepare as pr
 from dbseal.errors import PrepareFailed
+from dbseal.pipeline import BackgroundWriter
 
 
 class MbstreamSink:
     """Feeds the plaintext of one backup to ``mbstream -x -C DIR``.
 
     mbstream exits 0 even when it could not write a file, so any message it prints is a
-    failure too."""
+    failure too. Writes go through a writer thread, so decrypting the next chunks
+    overlaps with the pipe."""
 
     def __init__(self, directory: Path, log: Path) -> None:
         tool = shutil.which("mbstream", path=os.pathsep.join([os.defpath, *pr.SEARCH_DIRS]))
@@ -33,11 +35,12 @@ class MbstreamSink:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        assert self._proc.stdin is not None
+        self._writer = BackgroundWriter(self._proc.stdin)
 
     def write(self, data: bytes) -> None:
-        assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write(data)
+            self._writer.write(data)
         except BrokenPipeError:
             self._proc.wait()
             raise PrepareFailed(f"mbstream stopped extracting: {self._messages()}") from None
@@ -50,6 +53,7 @@ class MbstreamSink:
     def close(self) -> None:
         assert self._proc.stdin is not None
         with contextlib.suppress(BrokenPipeError):
+            self._writer.close()
             self._proc.stdin.close()
         rc = self._proc.wait()
         self._log.close()
@@ -64,6 +68,7 @@ class MbstreamSink:
         if self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
+        self._writer.abort()  # its blocked write fails now that the reader is gone
         with contextlib.suppress(OSError):
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
