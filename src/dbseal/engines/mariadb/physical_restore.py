@@ -46,7 +46,7 @@ from dbseal.engines.mariadb.restore_keys import (
     key_plugin,
     my_cnf_lines,
 )
-from dbseal.errors import KeyFileConflict, KeyMaterialMissing, UsageError
+from dbseal.errors import KeyFileConflict, KeyMaterialMissing, OutputError, UsageError
 from dbseal.fsutil import atomic_write
 from dbseal.monitoring.reporter import Reporter
 
@@ -87,13 +87,18 @@ class MariabackupRestorer:
     """Restores physical chains into ``datadir`` (see the module text)."""
 
     def __init__(self, datadir: Path, options: RestorerOptions | None = None) -> None:
-        self.datadir = Path(os.path.abspath(datadir))
+        self.datadir = Path(os.path.realpath(datadir))  # a symlink: its target is restored
         self.options = options or RestorerOptions()
         self._tool: str | None = None
 
     def check(self, chain: Sequence[Mapping[str, Any]]) -> None:
         """Everything that can be known before a byte is written."""
         owner = self.options.owner
+        if owner is not None and os.geteuid() != 0 and owner != pwd.getpwuid(os.geteuid()).pw_name:
+            raise UsageError(
+                f"--user {owner}: giving the datadir to another user needs root",
+                hint="run the restore as root, or drop --user (the files are then yours)",
+            )
         if owner is not None:
             try:
                 pwd.getpwnam(owner)
@@ -133,7 +138,14 @@ class MariabackupStaging:
         self.in_place = datadir.is_dir() and os.path.ismount(datadir)
         parent = datadir if self.in_place else datadir.parent
         self.removed_leftovers = remove_leftovers(parent, datadir.name)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{datadir.name}{STAGING_INFIX}", dir=parent))
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f".{datadir.name}{STAGING_INFIX}", dir=parent))
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create the staging directory in {parent}: {exc.strerror}",
+                hint="the restore stages beside the datadir (same file system): make its "
+                "parent writable, or choose another --datadir",
+            ) from None
         self.secrets: list[str] = []
         marker = {"backup": backup, "pid": os.getpid(), "datadir": str(datadir)}
         marker["started"] = datetime.datetime.now(datetime.UTC).isoformat()

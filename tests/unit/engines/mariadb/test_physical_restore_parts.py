@@ -118,3 +118,18 @@ def test_a_datadir_whose_ibdata1_another_process_locks_is_in_use(tmp_path: Path)
     finally:
         locker.kill()
         locker.wait()
+
+
+def test_a_literal_filekey_never_reaches_the_manifest() -> None:
+    from dbseal.engines.mariadb.physical.facts import encryption_settings, redact_cnf
+
+    cnf = {"file_key_management_filekey": "pw123456", "file_key_management_filename": "/k"}
+    assert encryption_settings(cnf) == {
+        "file_key_management_filekey": "***",
+        "file_key_management_filename": "/k",
+    }
+    assert encryption_settings({"file_key_management_filekey": "FILE:/f"}) == {
+        "file_key_management_filekey": "FILE:/f"
+    }
+    text = "[mysqld]\nfile_key_management_filekey=pw123456\nfile_key_management_filename=/k\n"
+    assert "pw123456" not in redact_cnf(text) and "filename=/k" in redact_cnf(text)

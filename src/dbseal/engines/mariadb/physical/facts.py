@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dbseal.engines.mariadb.physical.mbstream import (
@@ -51,7 +52,23 @@ def galera_position(text: bytes | None) -> dict[str, Any] | None:
 
 def encryption_settings(cnf: dict[str, str]) -> dict[str, str]:
     """The key-management plugin settings of ``backup-my.cnf`` (no key material: paths)."""
-    return {k: v for k, v in cnf.items() if any(w in k.lower() for w in _ENCRYPTION_WORDS)}
+    out = {k: v for k, v in cnf.items() if any(w in k.lower() for w in _ENCRYPTION_WORDS)}
+    return {k: _redact_value(k, v) for k, v in out.items()}
+
+
+def _redact_value(key: str, value: str) -> str:
+    literal = value and not value.startswith("FILE:")
+    secret = key.lower().replace("-", "_") == "file_key_management_filekey"
+    return "***" if secret and literal else value
+
+
+# mariadb-backup writes a literal file_key_management_filekey (a password) into
+# backup-my.cnf; the manifest is readable without a key, so it shows *** (FILE:path stays)
+_FILEKEY = re.compile(r"^(file[_-]key[_-]management[_-]filekey\s*=\s*)(?!FILE:)(\S.*)$", re.M)
+
+
+def redact_cnf(text: str) -> str:
+    return _FILEKEY.sub(r"\1***", text)
 
 
 def from_stream(
@@ -75,7 +92,7 @@ def from_stream(
         "binlog": binlog_position(scan.file(*BINLOG_INFO)),
         "galera": galera_position(scan.file(*GALERA_INFO)),
         "encryption": encryption_settings(cnf),
-        "backup_my_cnf": (cnf_text or b"").decode("utf-8", "replace"),
+        "backup_my_cnf": redact_cnf((cnf_text or b"").decode("utf-8", "replace")),
         "format": "mbstream",
     }
 
