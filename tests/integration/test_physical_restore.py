@@ -438,3 +438,27 @@ def test_extraction_that_runs_out_of_space_fails_and_removes_its_staging(
         assert os.listdir(small) == []  # no datadir, no staging
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_corrupt_chain_member_is_named_and_the_datadir_never_appears(
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    full = physical(user, repo, source)
+    inc = physical(user, repo, source, "--incremental", "-i", user.identity)
+    data = repo / "data" / f"{full}.dbseal"
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 2] ^= 0x40
+    data.chmod(0o600)
+    data.write_bytes(bytes(blob))
+    datadir = tmp_path / "corrupt"
+    line = restore(user, repo, inc, datadir).error(6)
+    assert f"backup {full}:" in line and "authentication" in line
+    assert not datadir.exists() and not list(tmp_path.glob(".corrupt.dbseal-staging-*"))
+    manifest = repo / "manifests" / f"{full}.json"
+    doc = json.loads(manifest.read_text())
+    doc["client_host"] = "elsewhere"
+    manifest.chmod(0o600)
+    manifest.write_text(json.dumps(doc))
+    line = restore(user, repo, inc, datadir).error(6)
+    assert f"backup {full} failed authentication" in line and not datadir.exists()

@@ -27,7 +27,7 @@ from dbseal.catalog.chains import chain_of, method_of
 from dbseal.catalog.repository import Repository
 from dbseal.crypto.recipients import Identity
 from dbseal.engines.base import Sink
-from dbseal.errors import CorruptedData, PolicyViolation, UsageError
+from dbseal.errors import CorruptedData, FormatError, PolicyViolation, UsageError
 from dbseal.monitoring.reporter import NullReporter, Reporter
 from dbseal.ops.restore import apply_backup, unlock_backup
 from dbseal.pipeline import BackgroundHash
@@ -102,7 +102,10 @@ def _extract(
         expected_bytes=member.get("sizes", {}).get("raw"),
     )
     counted = _Hashing(sink)
-    total = apply_backup(repo, mid, identities, counted, None, reporter, member)
+    try:
+        total = apply_backup(repo, mid, identities, counted, None, reporter, member)
+    except FormatError as exc:  # name the member: in a chain it may not be the one asked for
+        raise type(exc)(f"backup {mid}: {exc.message}", hint=exc.hint) from None
     expected = member.get("sizes", {}).get("raw")
     if expected is not None and total != expected:
         raise CorruptedData(
