@@ -186,8 +186,9 @@ def test_a_wrong_key_is_its_own_error_and_writes_nothing(
     assert not datadir.exists() and not list(tmp_path.glob(".wrong.dbseal-staging-*"))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_restore_interrupted_mid_stream_leaves_nothing(
-    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
+    user: DbsealUser, source: MariaDBSandbox, tmp_path: Path, sig: signal.Signals
 ) -> None:
     repo = user.init()
     bid = physical(user, repo, source)
@@ -197,7 +198,7 @@ def test_a_restore_interrupted_mid_stream_leaves_nothing(
     while not list(tmp_path.glob(".cut.dbseal-staging-*/full/*")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert not datadir.exists()
