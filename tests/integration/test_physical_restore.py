@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -463,3 +464,30 @@ def test_a_corrupt_chain_member_is_named_and_the_datadir_never_appears(
     manifest.write_text(json.dumps(doc))
     line = restore(user, repo, inc, datadir).error(6)
     assert f"backup {full} failed authentication" in line and not datadir.exists()
+
+
+def test_a_chain_in_s3_restores_into_a_datadir(
+    user: DbsealUser, source: MariaDBSandbox, s3: Any, tmp_path: Path
+) -> None:
+    url = s3.url(s3.bucket())
+    user.run("init", url, "-r", user.recipient).ok()
+    login = user.backup_args(url, source)  # type: ignore[arg-type]
+    base = user.run(*login, "--method", "physical", "--json", timeout=300)
+    assert base.ok().json()["status"] == "ok"
+    run_sql(source, f"UPDATE {DB}.log SET v = v + 1")
+    inc = user.run(
+        *login, "--method", "physical", "--incremental",
+        "-i", user.identity, "--json", timeout=300,
+    ).ok().json()["id"]  # fmt: skip
+    want = sums(source)
+    datadir = tmp_path / "from-s3"
+    doc = user.run(
+        "restore", "--repo", url, inc, "--datadir", datadir, "-i", user.identity, "--json",
+        timeout=300,
+    ).ok().json()  # fmt: skip
+    assert len(doc["chain"]) == 2
+    server = started_on(datadir)
+    try:
+        assert sums(server) == want
+    finally:
+        server.stop()
