@@ -491,3 +491,16 @@ def test_a_chain_in_s3_restores_into_a_datadir(
         assert sums(server) == want
     finally:
         server.stop()
+
+
+def test_a_backup_whose_key_file_cannot_be_read_fails_before_any_data_moves(
+    user: DbsealUser, encrypted: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    (tmp_path / "keys" / "keyfile.txt").unlink()  # the server keeps its keys in memory
+    res = user.run(*user.backup_args(repo, encrypted), "--method", "physical", timeout=300)
+    line = res.error(60)
+    assert "keyfile.txt" in line and "cannot be read" in line
+    (m,) = user.listing(repo)["backups"]
+    assert m["status"] == "failed"
+    assert not list((repo / "data").glob("*.dbseal"))  # no data kept
