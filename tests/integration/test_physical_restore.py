@@ -504,3 +504,19 @@ def test_a_backup_whose_key_file_cannot_be_read_fails_before_any_data_moves(
     (m,) = user.listing(repo)["backups"]
     assert m["status"] == "failed"
     assert not list((repo / "data").glob("*.dbseal"))  # no data kept
+
+
+def test_a_different_file_where_the_key_file_goes_is_refused_and_nothing_is_written(
+    user: DbsealUser, encrypted: MariaDBSandbox, tmp_path: Path
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, encrypted)
+    original = tmp_path / "keys" / "keyfile.txt"
+    original.write_text("1;" + "00" * 32 + "\n")  # another server's keys, say
+    datadir = tmp_path / "conflict"
+    line = restore(user, repo, bid, datadir).error(61)
+    assert str(original) in line
+    assert not datadir.exists() and not list(tmp_path.glob(".conflict.dbseal-staging-*"))
+    assert original.read_text() == "1;" + "00" * 32 + "\n"
+    doc = restore(user, repo, bid, datadir, "--key-dir", tmp_path / "mine", "--json").ok().json()
+    assert doc["key_files"]["keyfile"] == str(tmp_path / "mine" / "keyfile.txt")
