@@ -148,6 +148,15 @@ def test_a_missing_chain_member_is_named_before_anything_is_written(
     assert not datadir.exists() and not list(tmp_path.glob(".never.dbseal-staging-*"))
 
 
+def test_a_physical_backup_is_never_fed_to_a_server_as_sql(
+    user: DbsealUser, source: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    bid = physical(user, repo, source)
+    line = user.restore(repo, bid, source).error(2)
+    assert "--datadir" in line and "physical" in line
+
+
 def test_a_non_empty_datadir_is_refused(
     user: DbsealUser, source: MariaDBSandbox, tmp_path: Path
 ) -> None:

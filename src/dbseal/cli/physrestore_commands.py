@@ -46,9 +46,23 @@ def cmd_restore_any(args: argparse.Namespace) -> int:
             "--datadir DIR (a physical backup into a new datadir)",
             hint="see `dbseal restore --help`",
         )
+    _refuse_physical(args)
     from dbseal.cli.backup_commands import cmd_restore
 
     return cmd_restore(args)
+
+
+def _refuse_physical(args: argparse.Namespace) -> None:
+    """A physical backup is data files, not SQL: it never goes to --target."""
+    apply_config(args, None)
+    repo = open_repo(args.repo, args)
+    bid = repo.resolve(args.backup, args.source_name)
+    if str(repo.manifest(bid).get("method") or "logical") == "physical":
+        raise UsageError(
+            f"backup {bid} is a physical backup (mariadb-backup's files, not SQL): it is "
+            "restored into a datadir, not into a server",
+            hint=f"dbseal restore {bid} --datadir NEW_DIR (then start a server on it)",
+        )
 
 
 def _options(args: argparse.Namespace) -> Any:
