@@ -20,6 +20,7 @@ from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 OUT = Path("demo-out")
 DBSEAL = [sys.executable, "-m", "dbseal.cli.main"]
+DEMO_ENV: dict[str, str] = {}  # the keyring passphrase file, for the physical part
 
 SCHEMA_EXTRAS = """
 CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, customer_id INT NOT NULL,
@@ -127,6 +128,9 @@ def main() -> None:
         print(f"MariaDB {server.version} on 127.0.0.1:{server.port}, CA {server.ca_cert}")
         load_sample(server)
         escrow = demo(server)
+        from dbseal.demo_physical import physical_demo  # mariadb-backup, restore --datadir
+
+        physical_demo(server, OUT, run, step, ["--keyring", str(OUT / "keyring")], DEMO_ENV)
         lifecycle_and_report(server)
     step("sandbox stopped and removed; everything the demo wrote is in demo-out/")
     check(escrow)
@@ -138,6 +142,7 @@ def demo(server: MariaDBSandbox) -> str:
     dbpass = private_file(OUT / "db.pass", server.root_password)
     ringpass = private_file(OUT / "keyring.pass", os.urandom(18).hex())
     env = {"DBSEAL_KEYRING_PASSPHRASE_FILE": str(ringpass)}  # names a 0600 file; never the secret
+    DEMO_ENV.update(env)
     source = f"mysql://root@127.0.0.1:{server.port}/shop"
     tls = ["--ssl-ca", str(server.ca_cert), "--ssl-mode", "verify-identity"]
 

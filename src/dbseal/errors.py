@@ -10,7 +10,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     DbsealError (1)
     +-- UsageError (2)
     |   +-- ConfigError (29)
-    |       +-- ConfigPermissions
+    |   |   +-- ConfigPermissions
+    |   +-- PhysicalNeedsLocalServer (48)
     +-- FormatError
     |   +-- NotDbsealFile (3)
     |   +-- UnsupportedVersion (4)
@@ -24,6 +25,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- KeyDestroyed (18)
     +-- InputError (8)
     +-- OutputError (9)
+    |   +-- ScratchUnusable (55)
     +-- SecretError (10)
     |   +-- SecretPermissions
     +-- InvalidKeySpec (11)
@@ -40,6 +42,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- RepositoryError (15)
     |   +-- BackupNotFound
     |   +-- AmbiguousLatest (36)
+    |   +-- ChainBroken (54)
     +-- RepositoryNeedsAttention (35)
     +-- PolicyViolation (16)
     +-- LockHeld (19)
@@ -55,8 +58,10 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- SandboxError (20)
     +-- DatabaseError (21)
     |   +-- DatabaseTLSError (22)
+    |   +-- MissingPrivileges (53)
     +-- DumpToolError (23)
     |   +-- ClientTooOld (24)
+    |   +-- BackupToolMismatch (52)
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
     +-- TargetNotEmpty (27)
@@ -562,6 +567,107 @@ class ReportExtraMissing(DbsealError):
     exit_code = 57
     summary = "`dbseal report` needs the optional report extra (Jinja2, matplotlib)"
     hint = "install it: pip install 'dbseal[report]' (or jinja2 and matplotlib into dbseal's environment)"
+
+
+# -- physical backups (mariadb-backup) and backup chains -------------------------------------
+
+
+class PhysicalNeedsLocalServer(UsageError):
+    """mariadb-backup copies the datadir itself: it must run on the database host."""
+
+    exit_code = 48
+    summary = "a physical backup must run on the database host (it reads the datadir itself)"
+    hint = (
+        "run dbseal on the database host (a local socket or 127.0.0.1) and send the backup to a "
+        "remote repository (s3://, a dbseal+tls:// receiver); or use --method logical from here"
+    )
+
+
+class BackupToolMismatch(DumpToolError):
+    exit_code = 52
+    summary = "mariadb-backup is missing or its version does not match the server's major.minor"
+    hint = (
+        "install the mariadb-backup package of the server's own version "
+        "(apt-get install mariadb-backup on the database host)"
+    )
+
+
+class MissingPrivileges(DatabaseError):
+    exit_code = 53
+    summary = "the database account lacks a privilege this backup method needs"
+    hint = (
+        "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO the backup account "
+        "(REPLICATION CLIENT instead of BINLOG MONITOR before MariaDB 10.5)"
+    )
+
+
+class ChainBroken(RepositoryError):
+    """An incremental backup's chain (full, inc1, ...) has a member missing, failed or not
+    following its parent (an LSN gap)."""
+
+    exit_code = 54
+    summary = "an incremental backup's chain is broken: a member is missing, failed or does not follow its parent"
+    hint = (
+        "restore an older backup whose chain is whole (`dbseal list` marks those that are "
+        "not restorable), and take a new full backup: --method physical without --incremental"
+    )
+
+
+class ScratchUnusable(OutputError):
+    exit_code = 55
+    summary = "the scratch directory for the backup tool's metadata is not writable or has no room"
+    hint = (
+        "pass --scratch-dir DIR on a writable file system with free space (the default is $TMPDIR)"
+    )
+
+
+# -- physical restore (restore --datadir, verify of physical backups, key material) ----------
+
+
+class DatadirInUse(DbsealError):
+    """A physical restore's target datadir is used by a running server."""
+
+    exit_code = 58
+    summary = "the target datadir is used by a running database server"
+    hint = (
+        "stop that server first, or restore into another, new directory (--datadir DIR) and "
+        "point the server at it afterwards"
+    )
+
+
+class PrepareFailed(DbsealError):
+    """mbstream could not extract, or mariadb-backup --prepare failed (full or incremental)."""
+
+    exit_code = 59
+    summary = "the physical backup could not be extracted or prepared"
+    hint = (
+        "the message quotes mariadb-backup; nothing was written into the datadir. Check the "
+        "tool's version (same major.minor as the backed-up server), free space and "
+        "--prepare-memory, then run the restore again"
+    )
+
+
+class KeyMaterialMissing(DbsealError):
+    """An encrypted server's key file is needed and not available (backup or restore)."""
+
+    exit_code = 60
+    summary = "the key file of the server's data-at-rest encryption is missing or unreadable"
+    hint = (
+        "at backup: run dbseal as a user that can read the key file (root or the server's "
+        "user), or pass --no-key-material; at restore: pass --key-file FILE (the "
+        "file_key_management key file the server used)"
+    )
+
+
+class KeyFileConflict(DbsealError):
+    """Restoring the key file would overwrite a different file."""
+
+    exit_code = 61
+    summary = "a different file already exists where the restore would write the key file"
+    hint = (
+        "pass --key-dir DIR (a directory for the restored key files; the restore prints "
+        "the my.cnf lines that name them), or move the existing file away"
+    )
 
 
 def all_error_classes() -> list[type[DbsealError]]:

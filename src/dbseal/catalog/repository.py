@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbseal.catalog import manifest as mf
+from dbseal.catalog.chains import chain_problem
 from dbseal.catalog.source_names import LATEST, source_name, split_ref
 from dbseal.errors import (
     AmbiguousLatest,
@@ -199,7 +200,14 @@ class Repository:
 
     def latest_by_source(self) -> dict[str, str]:
         """The newest good backup of each source (one whose key envelope still exists)."""
-        good = [m for m in self.manifests() if m.get("status") in mf.GOOD_STATUSES]
+        every = self.manifests()
+        lookup = {str(m["id"]): m for m in every}
+        # an incremental whose chain is broken (a parent missing or failed) cannot be restored
+        good = [
+            m
+            for m in every
+            if m.get("status") in mf.GOOD_STATUSES and chain_problem(lookup, str(m["id"])) is None
+        ]
         # newest snapshot first: start time, then id (ids of one second sort at random);
         # a backup whose key envelope is gone (shredded, lost) cannot be `latest`
         good.sort(key=lambda m: (str(m.get("started", "")), str(m["id"])), reverse=True)

@@ -19,6 +19,8 @@ from dbseal.cli.check_args import add_check_command
 from dbseal.cli.events_args import add_event_options, observed
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.physical_args import add_physical_options
+from dbseal.cli.physrestore_args import add_datadir_options
 from dbseal.cli.report_args import register_report
 from dbseal.cli.runlock_args import add_runlock_options
 from dbseal.cli.schedule_args import add_schedule_commands
@@ -374,6 +376,7 @@ def _repo_commands(sub: Any) -> None:
         help="leave out the tables, views and sequences matching DB.TABLE (* and ? match "
         "in each part); repeatable",
     )
+    add_physical_options(p)
     p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )
@@ -403,7 +406,7 @@ def _repo_commands(sub: Any) -> None:
     _repo_opts(p)
     p.add_argument("backup", metavar="ID|latest|NAME:latest")
     _source_opt(p)
-    p.add_argument("--target", required=True, metavar="mysql://USER@HOST[:PORT]")
+    p.add_argument("--target", metavar="mysql://USER@HOST[:PORT]")  # or --datadir
     add_mysql_options(p, "target-", "target")
     _identity_options(p)
     p.add_argument(
@@ -467,6 +470,7 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
+    add_datadir_options(p)  # physical restores; routes --datadir, else cmd_restore
 
     p = sub.add_parser(
         "verify", help="prove backups restore: integrity (keyless), decrypt, restore"

@@ -44,6 +44,16 @@ def _select(repo: Any, args: argparse.Namespace) -> list[str]:
 
 
 def _restore_check(args: argparse.Namespace) -> Any:
+    """The restore-level check; physical backups always use a throwaway datadir server."""
+    logical = _logical_check(args)
+    if logical is None:
+        return None
+    from dbseal.cli.physrestore_commands import by_method
+
+    return by_method(logical)
+
+
+def _logical_check(args: argparse.Namespace) -> Any:
     if args.level != "restore":
         return None
     if args.scratch:

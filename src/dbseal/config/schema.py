@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from dbseal.config import SSL_MODES
 from dbseal.config.schema_check import CheckConfig, is_check_table
 from dbseal.config.schema_events import HooksConfig, LogConfig, PingConfig, tables_at
+from dbseal.config.schema_physical import METHOD_HELP, SCRATCH_HELP, BackupMethod
 from dbseal.config.schema_state import StateConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -104,6 +105,11 @@ class SourceConfig(BaseModel):
     )
     ping: PingConfig | None = Field(
         None, description="a table [sources.NAME.ping] (replaces [ping] for NAME)"
+    )
+    method: BackupMethod | None = Field(None, description=METHOD_HELP)
+    scratch_dir: str | None = Field(None, description=SCRATCH_HELP)
+    no_key_material: bool | None = Field(
+        None, description="physical: do not seal the server's key file into the backup"
     )
 
     @field_validator("compress")
