@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.binlog_args import add_pitr_restore_options, register_binlog_commands
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.crypto.hardening import harden_process
@@ -457,6 +458,8 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
+    add_pitr_restore_options(p)  # --until...: point-in-time recovery (cli/binlog_args.py)
+    register_binlog_commands(sub)
 
     p = sub.add_parser(
         "verify", help="prove backups restore: integrity (keyless), decrypt, restore"

@@ -89,6 +89,21 @@ def _query_text(body: bytes) -> bytes:
     return body[start:].rstrip(b"\0")[:64].strip().upper()
 
 
+TX_WORDS = (b"BEGIN", b"COMMIT", b"ROLLBACK", b"XA", b"SAVEPOINT")
+
+
+def query_parts(ev: Event) -> tuple[bytes, bytes | None]:
+    """(default database, statement) of a QUERY event; (b"", None) for other events."""
+    if ev.type != QUERY or len(ev.body) < 13:
+        return b"", None
+    db_len = ev.body[8]
+    status_len = struct.unpack_from("<H", ev.body, 11)[0]
+    db_at = 13 + status_len
+    db = ev.body[db_at : db_at + db_len]
+    text = ev.body[db_at + db_len + 1 :]
+    return db, text[:-4].strip() if len(text) >= 4 else text.strip()  # without the CRC32
+
+
 def parse(data: bytes | memoryview, offset: int = 0, artificial: bool = False) -> Iterator[Event]:
     """The complete events in ``data`` from ``offset`` (an incomplete last event is left out).
 

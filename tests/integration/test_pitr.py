@@ -1,0 +1,195 @@
+"""Point-in-time recovery end to end: real servers with log_bin (ROW, GTID), `dbseal` as a user runs it."""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import DbsealUser, fetch, run_sql
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+
+pytestmark = pytest.mark.mariadb
+
+BINLOG_ARGS = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--server-id=7")
+
+
+@pytest.fixture
+def source(mariadb_binaries: tuple[str, str]) -> Iterator[MariaDBSandbox]:
+    with MariaDBSandbox(extra_args=BINLOG_ARGS) as db:
+        yield db
+
+
+def archive(user: DbsealUser, repo: Path, server: MariaDBSandbox, *extra: object):  # type: ignore[no-untyped-def]
+    return user.run(
+        "binlog", "archive", "--repo", repo,
+        "--source", f"mysql://root@127.0.0.1:{server.port}",
+        "--password-file", user.password_file(server),
+        "--ssl-mode", "verify-identity", "--ssl-ca", server.ca_cert,
+        *extra,
+    )  # fmt: skip
+
+
+def marker(server: MariaDBSandbox, n: int) -> datetime.datetime:
+    """Insert marker row ``n`` alone in its second; returns the second after it."""
+    run_sql(server, ("INSERT INTO shop.marks VALUES (%s, NOW())", (n,)))
+    stamp = fetch(server, "SELECT UTC_TIMESTAMP()")[0][0]
+    time.sleep(1.2)
+    assert isinstance(stamp, datetime.datetime)
+    return stamp + datetime.timedelta(seconds=1)
+
+
+def setup_shop(server: MariaDBSandbox) -> None:
+    run_sql(
+        server,
+        "CREATE DATABASE shop",
+        "CREATE TABLE shop.marks (n INT PRIMARY KEY, at DATETIME) ENGINE=InnoDB",
+        "INSERT INTO shop.marks VALUES (0, NOW())",
+    )
+
+
+def marks(server: MariaDBSandbox) -> list[int]:
+    return [int(r[0]) for r in fetch(server, "SELECT n FROM shop.marks ORDER BY n")]
+
+
+def test_recovery_to_a_time_between_two_markers(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    setup_shop(source)
+    archive(user, repo, source, "--once").ok()
+    bid = user.good_backup(repo, source, "shop")
+    manifest = user.show(repo, bid)["manifest"]
+    assert manifest["binlog"]["file"] == "mysql-bin.000001" and manifest["binlog"]["gtid"]
+    after1 = marker(source, 1)
+    after2 = marker(source, 2)
+    run_sql(source, "FLUSH BINARY LOGS")
+    marker(source, 3)
+    archive(user, repo, source, "--once").ok()
+
+    until = after2.strftime("%Y-%m-%d %H:%M:%S")
+    dry = user.run(*_restore(user, repo, mariadb_restore), "--until", until, "--dry-run", "--json")
+    plan = dry.ok().json()
+    assert plan["base"] == bid and plan["transactions"] == 2
+    assert plan["stop"] is not None and plan["last_transaction"]["file"] == "mysql-bin.000001"
+    assert "shop" not in [r[0] for r in fetch(mariadb_restore, "SHOW DATABASES")]
+
+    # exclusive: a time in marker 1's second + 1 holds markers 0 and 1 only
+    user.run(
+        *_restore(user, repo, mariadb_restore), "--until", after1.strftime("%Y-%m-%d %H:%M:%S")
+    ).ok()
+    assert marks(mariadb_restore) == [0, 1]
+    res = user.run(*_restore(user, repo, mariadb_restore), "--until", until, "--replace", "--json")
+    assert res.ok().json()["pitr"]["transactions"] == 2
+    assert marks(mariadb_restore) == [0, 1, 2]
+    # an offset is honoured: the same instant written in +02:00
+    local = (after2 + datetime.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S") + "+02:00"
+    user.run(*_restore(user, repo, mariadb_restore), "--until", local, "--replace").ok()
+    assert marks(mariadb_restore) == [0, 1, 2]
+
+    future = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+    line = user.run(*_restore(user, repo, mariadb_restore), "--until", future, "--replace").error(
+        63
+    )
+    assert "beyond what is archived" in line
+    assert marks(mariadb_restore) == [0, 1, 2]  # nothing was applied
+
+
+def _restore(user: DbsealUser, repo: Path, server: MariaDBSandbox) -> list[object]:
+    return [
+        "restore", "--repo", repo, "auto",
+        "--target", f"mysql://root@127.0.0.1:{server.port}",
+        "--target-password-file", user.password_file(server),
+        "--target-ssl-ca", server.ca_cert, "-i", user.identity,
+    ]  # fmt: skip
+
+
+def _contiguous(user: DbsealUser, repo: Path) -> list[tuple[str, int, int]]:
+    import json
+
+    docs = [json.loads(p.read_text()) for p in sorted((repo / "binlogs").rglob("*.json"))]
+    segs = sorted(
+        (
+            (d["file_created"], d["file"], d["start"], d["end"], d["final"])
+            for d in docs
+            if "start" in d
+        ),
+    )
+    out = []
+    for i, (_, f, start, end, _final) in enumerate(segs):
+        if i and segs[i - 1][1] == f:
+            assert start == segs[i - 1][3], f"segment {f}:{start} does not follow {segs[i - 1]}"
+        else:
+            assert start == 0, f"{f} starts at {start}"
+        out.append((f, start, end))
+    return out
+
+
+def test_archiver_killed_and_restarted_loses_and_repeats_nothing(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    setup_shop(source)
+    user.good_backup(repo, source, "shop")
+    proc = user.spawn(*_archive_args(user, repo, source), "--follow", "--flush-interval", "1s")
+    try:
+        for n in range(1, 6):
+            run_sql(source, ("INSERT INTO shop.marks VALUES (%s, NOW())", (n,)))
+            time.sleep(0.4)
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    partial = _contiguous(user, repo)
+    assert partial, "the follower sealed nothing within its flush interval"
+    for n in range(6, 9):
+        run_sql(source, ("INSERT INTO shop.marks VALUES (%s, NOW())", (n,)))
+    run_sql(source, "FLUSH BINARY LOGS", "INSERT INTO shop.marks VALUES (9, NOW())")
+    archive(user, repo, source, "--once").ok()
+    segs = _contiguous(user, repo)
+    assert {f for f, _, _ in segs} == {"mysql-bin.000001", "mysql-bin.000002"}
+    status = user.run("binlog", "status", "--repo", repo, "--json").ok().json()
+    (st,) = status["sources"].values()
+    assert st["gaps"] == [] and st["archived_to"]["file"] == "mysql-bin.000002"
+    end = fetch(source, "SELECT @@gtid_binlog_pos")[0][0]
+    user.run(*_restore(user, repo, mariadb_restore), "--until-gtid", end, "--replace").ok()
+    assert marks(mariadb_restore) == list(range(10))  # every row once: no gap, no duplicate
+
+
+def _archive_args(user: DbsealUser, repo: Path, server: MariaDBSandbox) -> list[object]:
+    return [
+        "binlog", "archive", "--repo", repo,
+        "--source", f"mysql://root@127.0.0.1:{server.port}",
+        "--password-file", user.password_file(server),
+        "--ssl-mode", "verify-identity", "--ssl-ca", server.ca_cert,
+    ]  # fmt: skip
+
+
+def test_logs_purged_before_archiving_are_a_gap(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    setup_shop(source)
+    user.good_backup(repo, source, "shop")
+    archive(user, repo, source, "--once").ok()
+    run_sql(source, "FLUSH BINARY LOGS", "INSERT INTO shop.marks VALUES (1, NOW())")
+    run_sql(source, "FLUSH BINARY LOGS", "INSERT INTO shop.marks VALUES (2, NOW())")
+    run_sql(source, "FLUSH BINARY LOGS", "PURGE BINARY LOGS TO 'mysql-bin.000004'")
+    run_sql(source, "INSERT INTO shop.marks VALUES (3, NOW())")
+    line = archive(user, repo, source, "--once").error(62)
+    assert "purged before it was archived" in line and "mysql-bin.00000" in line
+    status = user.run("binlog", "status", "--repo", repo, "--json").ok().json()
+    (st,) = status["sources"].values()
+    assert len(st["gaps"]) == 1 and "purged" in st["gaps"][0]
+    end = fetch(source, "SELECT @@gtid_binlog_pos")[0][0]
+    line = user.run(*_restore(user, repo, mariadb_restore), "--until-gtid", end).error(62)
+    assert "gap" in line
+    assert "shop" not in [r[0] for r in fetch(mariadb_restore, "SHOW DATABASES")]
