@@ -60,6 +60,7 @@ def test_recovery_to_a_time_between_two_markers(
     user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
 ) -> None:
     repo = user.init()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")  # a session-wide server
     setup_shop(source)
     archive(user, repo, source, "--once").ok()
     bid = user.good_backup(repo, source, "shop")
@@ -135,6 +136,7 @@ def test_archiver_killed_and_restarted_loses_and_repeats_nothing(
     user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
 ) -> None:
     repo = user.init()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")  # a session-wide server
     setup_shop(source)
     user.good_backup(repo, source, "shop")
     proc = user.spawn(*_archive_args(user, repo, source), "--follow", "--flush-interval", "1s")
@@ -177,6 +179,7 @@ def test_logs_purged_before_archiving_are_a_gap(
     user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
 ) -> None:
     repo = user.init()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")  # a session-wide server
     setup_shop(source)
     user.good_backup(repo, source, "shop")
     archive(user, repo, source, "--once").ok()
