@@ -12,6 +12,7 @@ from dbseal.catalog.repository import Repository
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
+from dbseal.cli.physical_commands import backup_method, physical_source
 from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.cli.targets import target_from_args
@@ -93,7 +94,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
         "exclude_tables": tuple(args.exclude_table or ()),
     }
     engine = engine_for_url(args.source)
-    source = engine.backup_source("logical", target, _password(args, "", repo), policy)
+    method = backup_method(args)
+    if method == "physical":
+        source = physical_source(args, repo, engine, target, _password(args, "", repo))
+    else:
+        source = engine.backup_source(method, target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
     reporter = make_reporter(args)

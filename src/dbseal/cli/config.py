@@ -57,6 +57,8 @@ SOURCE_KEYS = {
     "accounts": "accounts",
     "exclude_databases": "exclude_database",
     "exclude_tables": "exclude_table",
+    "method": "method",
+    "scratch_dir": "scratch_dir",
 }
 
 

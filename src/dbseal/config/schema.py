@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
+from dbseal.config.schema_physical import METHOD_HELP, SCRATCH_HELP, BackupMethod
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 _STR = "a string"
@@ -96,6 +97,8 @@ class SourceConfig(BaseModel):
     exclude_tables: str | list[str] | None = Field(
         None, description="a DB.TABLE pattern or a list of them (strings)"
     )
+    method: BackupMethod | None = Field(None, description=METHOD_HELP)
+    scratch_dir: str | None = Field(None, description=SCRATCH_HELP)
 
     @field_validator("compress")
     @classmethod
