@@ -107,12 +107,22 @@ def binlog_source_of(manifest: Mapping[str, Any]) -> str:
 
 
 def _coords(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A backup's binlog coordinates: the logical dump's ``binlog``, or a physical backup's."""
-    for key in ("binlog", "binlog_info"):
-        c = manifest.get(key)
+    """A backup's binlog coordinates: the logical dump's ``binlog``, or a physical backup's
+    (``physical.binlog``, from mariadb-backup's binlog info)."""
+    physical = manifest.get("physical")
+    for c in (
+        manifest.get("binlog"),
+        physical.get("binlog") if isinstance(physical, dict) else None,
+    ):
         if isinstance(c, dict) and c.get("file") and c.get("position"):
             return c
     return None
+
+
+def _logical(manifest: Mapping[str, Any]) -> bool:
+    """The replay goes into the staging databases of a logical restore: physical bases
+    (a whole data directory) are not supported yet."""
+    return bool(manifest.get("method", "logical") != "physical")
 
 
 def _started(m: Mapping[str, Any]) -> datetime.datetime:
@@ -125,12 +135,18 @@ def choose_base(repo: Repository, ref: str, target: Target, source: str | None) 
         m = repo.manifest(repo.resolve(ref, source))
         if _coords(m) is None:
             raise NoPitrBase(f"backup {m['id']} recorded no binary-log coordinates")
+        if not _logical(m):
+            raise NoPitrBase(
+                f"backup {m['id']} is a physical backup: point-in-time recovery replays into "
+                "a logical restore's staging databases and takes logical bases only (for now)"
+            )
         return m
     good = [
         m
         for m in repo.manifests()
         if m.get("status") in mf.GOOD_STATUSES
         and _coords(m) is not None
+        and _logical(m)
         and (source is None or binlog_source_of(m) == source or source_name(m) == source)
         and (target.time is None or _started(m) < target.time)
     ]
