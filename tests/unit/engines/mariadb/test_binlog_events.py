@@ -68,4 +68,4 @@ def test_artificial_events_are_skipped_unless_asked() -> None:
     fake = _event(0, be.ROTATE, 0, struct.pack("<Q", 4) + b"mysql-bin.000001")
     resumed = be.MAGIC + fake + data[4:]
     assert all(not e.artificial for e in be.parse(resumed))
-    assert [e.artificial for e in be.parse(resumed, artificial=True)][0] is True
+    assert next(e.artificial for e in be.parse(resumed, artificial=True)) is True
