@@ -23,7 +23,7 @@ restarted server makes ``--follow`` reconnect with backoff (0.5 s doubling to 30
 from __future__ import annotations
 
 import datetime
-import io
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -72,6 +72,49 @@ class _File:
     scratch_off: int = 0
     created: int | None = None
     gtid_list: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    """The contiguous new events of one scratch file that the next segment holds."""
+
+    events: int = 0
+    file_start: int = 0  # offsets in the scratch file
+    file_end: int = 0
+    end: int = 0  # absolute position after the last event
+    last_type: int = -1
+    server_id: int = 0
+    first_gtid: str | None = None
+    last_gtid: str | None = None
+    first_time: int | None = None
+    last_time: int | None = None
+
+    def add(self, ev: be.Event) -> None:
+        if not self.events:
+            self.file_start, self.server_id = ev.at, ev.server_id
+        self.events += 1
+        self.file_end, self.end, self.last_type = ev.at + ev.size, ev.end, ev.type
+        g = ev.gtid()
+        if g:
+            self.first_gtid = self.first_gtid or g
+            self.last_gtid = g
+        t = ev.timestamp
+        self.first_time = t if self.first_time is None else min(self.first_time, t)
+        self.last_time = t if self.last_time is None else max(self.last_time, t)
+
+
+class _Range:
+    """``length`` bytes of an open file from where it is positioned (a segment's plaintext)."""
+
+    def __init__(self, fh: Any, length: int) -> None:
+        self._fh, self._left = fh, length
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self._left <= 0:
+            return b""
+        block: bytes = self._fh.read(self._left if n < 0 else min(n, self._left))
+        self._left -= len(block)
+        return block
 
 
 class _Restart(Exception):
@@ -265,32 +308,38 @@ class Archiver:
 
     def _take(self, path: Path, cur: _File, closed: bool, due: bool) -> bool:
         """Seal the new whole events of ``path``; True when the file is complete and sealed."""
+        if not (due or closed):
+            return False
+        run = _Run()
         with path.open("rb") as fh:
-            fh.seek(cur.scratch_off)
-            data = fh.read()
-        cut = be.complete_prefix(data)
-        kept: list[be.Event] = []
-        for ev in be.parse(data[:cut], artificial=True):
-            if ev.type == be.FORMAT_DESCRIPTION and cur.created is None:
-                self._check_created(cur, ev.timestamp)
-            if ev.type == be.GTID_LIST and cur.next_pos == 0 and not cur.gtid_list:
-                cur.gtid_list = ev.gtid_list()
-                self._check_gtid_list(cur)
-            if ev.artificial or ev.start < cur.next_pos:
-                continue  # the format description a resumed stream starts with
-            expected = kept[-1].end if kept else (cur.next_pos or 4)
-            if ev.start != expected:
-                raise BinlogArchiveError(
-                    f"the stream of {cur.name} jumped from position {expected} to {ev.start}"
-                )
-            kept.append(ev)
-        ended = bool(kept) and kept[-1].type in (be.ROTATE, be.STOP)
-        final = ended or (closed and cut == len(data))
-        if kept and (final or due or closed):
-            head = be.MAGIC if cur.next_pos == 0 else b""
-            body = head + bytes(data[kept[0].at : kept[-1].at + kept[-1].size])
-            self._seal(cur, body, kept, final)
-            cur.scratch_off += kept[-1].at + kept[-1].size
+            size = os.fstat(fh.fileno()).st_size
+            scanned = cur.scratch_off
+            for ev in be.scan(fh, cur.scratch_off, artificial=True):
+                scanned = ev.at + ev.size
+                if ev.type == be.FORMAT_DESCRIPTION and cur.created is None:
+                    self._check_created(cur, ev.timestamp)
+                if ev.type == be.GTID_LIST and cur.next_pos == 0 and not cur.gtid_list:
+                    cur.gtid_list = ev.gtid_list()
+                    self._check_gtid_list(cur)
+                if ev.artificial or ev.start < cur.next_pos:
+                    continue  # the format description a resumed stream starts with
+                expected = run.end if run.events else (cur.next_pos or 4)
+                if ev.start != expected:
+                    raise BinlogArchiveError(
+                        f"the stream of {cur.name} jumped from position {expected} to {ev.start}"
+                    )
+                run.add(ev)
+            final = run.last_type in (be.ROTATE, be.STOP) or (closed and scanned == size)
+            last = self.index.last()
+            if final and not run.events and last and last.file == cur.name and not last.final:
+                run.end, run.server_id = cur.next_pos, last.server_id  # ended without rotate
+                self._seal(cur, _Range(fh, 0), run, final)  # (a crash): an empty final segment
+            elif run.events:
+                start = cur.next_pos  # 0: a new file, sealed with its magic
+                first = 0 if start == 0 else run.file_start
+                fh.seek(first)
+                self._seal(cur, _Range(fh, run.file_end - first), run, final)
+                cur.scratch_off = run.file_end
         return final
 
     def _check_created(self, cur: _File, created: int) -> None:
@@ -322,28 +371,27 @@ class Archiver:
                 self._gap(last, cur.name, gap)
                 return
 
-    def _seal(self, cur: _File, body: bytes, kept: list[be.Event], final: bool) -> None:
-        gtids = [g for g in (ev.gtid() for ev in kept) if g]
-        start = 0 if cur.next_pos == 0 else cur.next_pos
+    def _seal(self, cur: _File, body: _Range, run: _Run, final: bool) -> None:
+        start = cur.next_pos
         seg = Segment(
             source=self.source,
-            server_id=self._server_id or kept[0].server_id,
+            server_id=self._server_id or run.server_id,
             file=cur.name,
             start=start,
-            end=kept[-1].end,
+            end=run.end,
             final=final,
             file_created=cur.created or 0,
-            first_gtid=gtids[0] if gtids else None,
-            last_gtid=gtids[-1] if gtids else None,
-            first_time=min(ev.timestamp for ev in kept),
-            last_time=max(ev.timestamp for ev in kept),
-            events=len(kept),
+            first_gtid=run.first_gtid,
+            last_gtid=run.last_gtid,
+            first_time=run.first_time,
+            last_time=run.last_time,
+            events=run.events,
             gtid_list=cur.gtid_list if start == 0 else [],
         )
         seg.object = object_name(self.source, cur.name, start)
         with self.repo.backend.writer(Handle(KIND, seg.object)) as out:
             res = seal_stream(
-                io.BytesIO(body),
+                body,
                 out,
                 self.recipients,
                 self.codec,

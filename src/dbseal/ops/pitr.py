@@ -365,36 +365,37 @@ def _unseal_segment(
 def _resolve_stop(plan: PitrPlan) -> None:
     t = plan.target
     for i, (f, path) in enumerate(zip(plan.files, plan.paths, strict=True)):
-        data = path.read_bytes()
         start = plan.start[1] if i == 0 else 0
-        for tx in be.transactions(e for e in be.parse(data) if e.start >= start):
-            stop_here = (
-                t.kind == "time" and t.time is not None and tx.timestamp >= t.time.timestamp()
-            ) or (
-                t.kind == "position" and f.name == t.file and t.pos is not None and tx.end > t.pos
-            )
-            if stop_here:
-                plan.stop = (f.name, tx.start)
-                del plan.files[i + 1 :], plan.paths[i + 1 :]
-                return
-            info = {
-                "file": f.name,
-                "position": tx.start,
-                "gtid": tx.gtid,
-                "time": iso(tx.timestamp),
-            }
-            plan.first = plan.first or info
-            plan.last = info
-            plan.applied += 1
-            if t.kind == "gtid" and tx.gtid == t.gtid:
-                plan.stop = (f.name, tx.end)
-                del plan.files[i + 1 :], plan.paths[i + 1 :]
+        with path.open("rb") as fh:
+            if _stop_in_file(plan, i, f, fh, start):
                 return
     if t.kind == "gtid":
         raise PitrTargetUnavailable(
             f"GTID {t.gtid} is not among the archived transactions after the base"
         )
     plan.stop = (plan.files[-1].name, plan.files[-1].end)  # all of it: the target is later
+
+
+def _stop_in_file(plan: PitrPlan, i: int, f: FileChain, fh: Any, start: int) -> bool:
+    """Count the transactions of file ``i`` to apply; True (``plan.stop`` set) at the target."""
+    t = plan.target
+    for tx in be.transactions(e for e in be.scan(fh) if e.start >= start):
+        stop_here = (
+            t.kind == "time" and t.time is not None and tx.timestamp >= t.time.timestamp()
+        ) or (t.kind == "position" and f.name == t.file and t.pos is not None and tx.end > t.pos)
+        if stop_here:
+            plan.stop = (f.name, tx.start)
+            del plan.files[i + 1 :], plan.paths[i + 1 :]
+            return True
+        info = {"file": f.name, "position": tx.start, "gtid": tx.gtid, "time": iso(tx.timestamp)}
+        plan.first = plan.first or info
+        plan.last = info
+        plan.applied += 1
+        if t.kind == "gtid" and tx.gtid == t.gtid:
+            plan.stop = (f.name, tx.end)
+            del plan.files[i + 1 :], plan.paths[i + 1 :]
+            return True
+    return False
 
 
 def remove_scratch(plan: PitrPlan) -> None:
@@ -408,17 +409,17 @@ def ddl_in_range(plan: PitrPlan, databases: Sequence[str]) -> list[str]:
     found: list[str] = []
     names = [d.encode() for d in databases]
     for i, (f, path) in enumerate(zip(plan.files, plan.paths, strict=True)):
-        data = path.read_bytes()
         start = plan.start[1] if i == 0 else 0
         stop = plan.stop[1] if plan.stop is not None and i == len(plan.files) - 1 else None
-        for ev in be.parse(data):
-            if ev.start < start or (stop is not None and ev.start >= stop):
-                continue
-            db, text = be.query_parts(ev)
-            if text is None or text.upper().split(b" ", 1)[0] in be.TX_WORDS:
-                continue
-            if db in names or any(n in text for n in names):
-                found.append(f"{f.name}:{ev.start} {text[:60].decode('utf-8', 'replace')}")
+        with path.open("rb") as fh:
+            for ev in be.scan(fh):
+                if ev.start < start or (stop is not None and ev.start >= stop):
+                    continue
+                db, text = be.query_parts(ev)
+                if text is None or text.upper().split(b" ", 1)[0] in be.TX_WORDS:
+                    continue
+                if db in names or any(n in text for n in names):
+                    found.append(f"{f.name}:{ev.start} {text[:60].decode('utf-8', 'replace')}")
     return found
 
 

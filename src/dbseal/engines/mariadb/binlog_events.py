@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 MAGIC = b"\xfebin"
 HEADER_LEN = 19
@@ -128,6 +129,57 @@ def parse(data: bytes | memoryview, offset: int = 0, artificial: bool = False) -
         elif artificial:
             yield Event(-1, -1, ts, etype, server_id, body, pos, size, True)
         pos += size
+
+
+_KEEP_BODY = (FORMAT_DESCRIPTION, GTID, GTID_LIST, QUERY, XID, ROTATE, STOP)
+CHUNK = 8 << 20
+
+
+def scan(
+    fh: BinaryIO, offset: int = 0, artificial: bool = False, chunk: int = CHUNK
+) -> Iterator[Event]:
+    """Like :func:`parse`, reading a file in chunks from byte ``offset`` (0 or an event
+    boundary); ``Event.at`` is the offset in the file. Row-event bodies are not kept (b"")."""
+    fh.seek(offset)
+    pos = offset
+    if offset == 0:
+        if fh.read(4) == MAGIC:
+            pos = 4
+        else:
+            fh.seek(0)
+    buf, buf_at = b"", pos
+    while True:
+        rel = pos - buf_at
+        if len(buf) - rel < HEADER_LEN:
+            buf, buf_at, rel = _fill(fh, buf[rel:], HEADER_LEN, chunk), pos, 0
+            if len(buf) < HEADER_LEN:
+                return
+        ts, etype, server_id, size, log_pos, _flags = _HEADER.unpack_from(buf, rel)
+        if size < HEADER_LEN:
+            raise ValueError(f"binlog event at byte {pos} has an impossible size {size}")
+        if rel + size > len(buf):
+            buf, buf_at, rel = _fill(fh, buf[rel:], size, chunk), pos, 0
+            if size > len(buf):
+                return  # an incomplete last event
+        body = bytes(buf[rel + HEADER_LEN : rel + size]) if etype in _KEEP_BODY else b""
+        if log_pos != 0:
+            yield Event(log_pos - size, log_pos, ts, etype, server_id, body, pos, size)
+        elif artificial:
+            yield Event(-1, -1, ts, etype, server_id, body, pos, size, True)
+        pos += size
+
+
+def _fill(fh: BinaryIO, buf: bytes, need: int, chunk: int) -> bytes:
+    """``buf`` with more of the file, until it holds ``need`` bytes or the file ends."""
+    parts = [buf]
+    have = len(buf)
+    while have < need:
+        block = fh.read(max(chunk, need - have))
+        if not block:
+            break
+        parts.append(block)
+        have += len(block)
+    return b"".join(parts)
 
 
 def complete_prefix(data: bytes | memoryview, offset: int = 0) -> int:

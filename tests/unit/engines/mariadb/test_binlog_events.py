@@ -69,3 +69,17 @@ def test_artificial_events_are_skipped_unless_asked() -> None:
     resumed = be.MAGIC + fake + data[4:]
     assert all(not e.artificial for e in be.parse(resumed))
     assert next(e.artificial for e in be.parse(resumed, artificial=True)) is True
+
+
+def test_scanning_a_file_in_small_chunks_finds_the_same_events() -> None:
+    import io
+
+    data, starts = _file()
+    for chunk in (1, 7, 19, 1 << 20):
+        found = list(be.scan(io.BytesIO(data), chunk=chunk))
+        assert [(e.start, e.at, e.gtid()) for e in found] == [
+            (e.start, e.at, e.gtid()) for e in be.parse(data)
+        ]
+        assert [e.start for e in be.scan(io.BytesIO(data[:-3]), chunk=chunk)] == starts[:-1]
+    resumed = list(be.scan(io.BytesIO(data), offset=starts[3]))
+    assert [e.start for e in resumed] == starts[3:]
