@@ -196,3 +196,40 @@ def test_logs_purged_before_archiving_are_a_gap(
     line = user.run(*_restore(user, repo, mariadb_restore), "--until-gtid", end).error(62)
     assert "gap" in line
     assert "shop" not in [r[0] for r in fetch(mariadb_restore, "SHOW DATABASES")]
+
+
+def test_server_restarted_and_crashed_while_the_archiver_follows(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")
+    setup_shop(source)
+    user.good_backup(repo, source, "shop")
+    proc = user.spawn(*_archive_args(user, repo, source), "--follow", "--flush-interval", "1s")
+    try:
+        run_sql(source, "INSERT INTO shop.marks VALUES (1, NOW())")
+        time.sleep(1.5)
+        source.restart()  # clean: the file ends with a stop event
+        run_sql(source, "INSERT INTO shop.marks VALUES (2, NOW())")
+        time.sleep(1.5)
+        source.restart(crash=True)  # kill -9: the file just ends
+        run_sql(source, "INSERT INTO shop.marks VALUES (3, NOW())")
+        deadline = time.monotonic() + 40
+        end = fetch(source, "SELECT @@gtid_binlog_pos")[0][0]
+        while time.monotonic() < deadline:  # the follower reconnects and archives it
+            status = user.run("binlog", "status", "--repo", repo, "--json").ok().json()
+            (st,) = status["sources"].values()
+            if st["archived_to"] and st["archived_to"]["gtid"] == end:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"the follower did not archive up to {end} after the restarts: {st}")
+        assert proc.poll() is None, "the follower exited instead of reconnecting"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert st["gaps"] == []
+    files = {f for f, _, _ in _contiguous(user, repo)}
+    assert {"mysql-bin.000001", "mysql-bin.000002", "mysql-bin.000003"} <= files
+    user.run(*_restore(user, repo, mariadb_restore), "--until-gtid", end).ok()
+    assert marks(mariadb_restore) == [0, 1, 2, 3]
