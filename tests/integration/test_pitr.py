@@ -101,6 +101,12 @@ def test_recovery_to_a_time_between_two_markers(
     assert "beyond what is archived" in line
     assert marks(mariadb_restore) == [0, 1, 2]  # nothing was applied
 
+    verified = user.run(
+        "verify", "--repo", repo, "--pitr", "--until", until, "-i", user.identity, "--json"
+    )
+    doc = verified.ok().json()
+    assert doc["rows"] == {"shop.marks": 3} and doc["base"] == bid and doc["transactions"] == 2
+
 
 def _restore(user: DbsealUser, repo: Path, server: MariaDBSandbox) -> list[object]:
     return [

@@ -53,9 +53,7 @@ def register_binlog_commands(sub: Any) -> None:
     p.set_defaults(func=_lazy("cmd_binlog_status"))
 
 
-def add_pitr_restore_options(p: argparse.ArgumentParser) -> None:
-    """--until / --until-gtid / --until-position / --dry-run on `dbseal restore`."""
-    g = p.add_argument_group("point-in-time recovery (docs/pitr.md)")
+def _until_options(g: Any) -> None:
     g.add_argument(
         "--until",
         metavar="'YYYY-MM-DD HH:MM:SS[+TZ]'",
@@ -67,5 +65,24 @@ def add_pitr_restore_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE:POS",
         help="replay the transactions that end at or before POS in FILE",
     )
+
+
+def add_pitr_verify_options(p: argparse.ArgumentParser) -> None:
+    """`dbseal verify --pitr --until T [ID|auto]`: a point-in-time recovery into a throwaway server."""
+    g = p.add_argument_group("point-in-time recovery check (docs/pitr.md)")
+    g.add_argument(
+        "--pitr",
+        action="store_true",
+        help="restore the base (the backup given, default auto) and replay the archived binary "
+        "logs into a throwaway server; reports the restored position",
+    )
+    _until_options(g)
+    p.set_defaults(func=_lazy("cmd_verify_maybe_pitr"))
+
+
+def add_pitr_restore_options(p: argparse.ArgumentParser) -> None:
+    """--until / --until-gtid / --until-position / --dry-run on `dbseal restore`."""
+    g = p.add_argument_group("point-in-time recovery (docs/pitr.md)")
+    _until_options(g)
     g.add_argument("--dry-run", action="store_true", help="print the recovery plan; apply nothing")
     p.set_defaults(func=_lazy("cmd_restore_maybe_pitr"))

@@ -15,7 +15,11 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
-from dbseal.cli.binlog_args import add_pitr_restore_options, register_binlog_commands
+from dbseal.cli.binlog_args import (
+    add_pitr_restore_options,
+    add_pitr_verify_options,
+    register_binlog_commands,
+)
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.cli.physical_args import add_physical_options
@@ -487,6 +491,7 @@ def _repo_commands(sub: Any) -> None:
     _identity_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("verify_commands", "cmd_verify"))
+    add_pitr_verify_options(p)  # --pitr --until...: cli/binlog_args.py
 
     repo_cmd = sub.add_parser("repo", help="repository maintenance")
     rsub = repo_cmd.add_subparsers(dest="repo_command", required=True, parser_class=_Parser)
