@@ -233,9 +233,62 @@ def test_server_restarted_and_crashed_while_the_archiver_follows(
         assert proc.poll() is None, "the follower exited instead of reconnecting"
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        rc = proc.wait(20)
+    assert rc == 0, proc.stderr.read() if proc.stderr else rc  # a service's clean stop
     assert st["gaps"] == []
     files = {f for f, _, _ in _contiguous(user, repo)}
     assert {"mysql-bin.000001", "mysql-bin.000002", "mysql-bin.000003"} <= files
     user.run(*_restore(user, repo, mariadb_restore), "--until-gtid", end).ok()
     assert marks(mariadb_restore) == [0, 1, 2, 3]
+
+
+def test_position_and_gtid_targets_ddl_and_a_tampered_segment(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
+) -> None:
+    import json
+
+    repo = user.init()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")
+    setup_shop(source)
+    bid = user.good_backup(repo, source, "shop")
+    run_sql(source, "INSERT INTO shop.marks VALUES (1, NOW())")
+    g1 = fetch(source, "SELECT @@gtid_binlog_pos")[0][0]
+    file, pos = fetch(source, "SHOW MASTER STATUS")[0][:2]
+    run_sql(source, "INSERT INTO shop.marks VALUES (2, NOW())")
+    run_sql(source, "ALTER TABLE shop.marks ADD COLUMN note TEXT")
+    run_sql(source, "INSERT INTO shop.marks VALUES (3, NOW(), 'x')")
+    archive(user, repo, source, "--once").ok()
+    restore = [*_restore(user, repo, mariadb_restore)]
+    restore[3] = bid
+
+    # GTID: inclusive; position: the transactions that end at or before it
+    user.run(*restore, "--until-gtid", g1).ok()
+    assert marks(mariadb_restore) == [0, 1]
+    user.run(*restore, "--until-position", f"{file}:{pos}", "--replace").ok()
+    assert marks(mariadb_restore) == [0, 1]
+    # the ALTER in the range cannot be renamed safely into the staging database: refused
+    line = user.run(*restore, "--until-position", f"{file}:999999999", "--replace").error(63)
+    assert "DDL" in line and "ALTER TABLE" in line
+    assert marks(mariadb_restore) == [0, 1]
+
+    # a segment record changed by someone without the key: refused before anything is applied
+    record = next(p for p in (repo / "binlogs").rglob("*.json") if "gap-" not in p.name)
+    doc = json.loads(record.read_text())
+    doc["last_gtid"] = "0-1-999"
+    record.write_text(json.dumps(doc))
+    run_sql(mariadb_restore, "DROP DATABASE shop")
+    res = user.run(*restore, "--until-gtid", g1)
+    assert res.rc == 6 and "failed authentication" in res.stderr, res.stderr
+    assert "shop" not in [r[0] for r in fetch(mariadb_restore, "SHOW DATABASES")]
+
+
+def test_reset_master_is_a_gap(user: DbsealUser, source: MariaDBSandbox) -> None:
+    repo = user.init()
+    setup_shop(source)
+    archive(user, repo, source, "--once").ok()
+    time.sleep(1.1)  # the recreated file gets another creation time
+    run_sql(source, "RESET MASTER", "INSERT INTO shop.marks VALUES (1, NOW())")
+    line = archive(user, repo, source, "--once").error(62)
+    assert "RESET MASTER" in line
+    again = archive(user, repo, source, "--once", "--json").ok().json()
+    assert again["new_gaps"] == [] and len(again["gaps"]) == 1  # recorded once, reported on

@@ -51,6 +51,10 @@ def cmd_binlog_archive(args: argparse.Namespace) -> int:
             follow=bool(args.follow), flush_interval=interval, scratch_parent=args.scratch_dir
         ),
     )
+    if args.follow:  # a service's stop: seal what is complete, then exit 0
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: archiver.options.stop.set())
     result = archiver.run()
     to = result["archived_to"]
     text = (
