@@ -404,10 +404,15 @@ def remove_scratch(plan: PitrPlan) -> None:
 
 
 def ddl_in_range(plan: PitrPlan, databases: Sequence[str]) -> list[str]:
-    """Statements (not BEGIN/COMMIT) in the replay range that may touch ``databases``:
-    the replay renames databases in row events and ``USE`` only, so DDL is refused."""
+    """Statements in the replay range that the rename cannot follow: DDL run in one of
+    ``databases``, and any statement naming one (``shop.t``). The replay renames databases
+    in row events and ``USE`` only; a statement-logged DML under ``USE shop`` is fine."""
     found: list[str] = []
     names = [d.encode() for d in databases]
+    qualified = [
+        re.compile(rb"(?<![\w$`])(?:`" + re.escape(n) + rb"`|" + re.escape(n) + rb")\s*\.")
+        for n in names
+    ]
     for i, (f, path) in enumerate(zip(plan.files, plan.paths, strict=True)):
         start = plan.start[1] if i == 0 else 0
         stop = plan.stop[1] if plan.stop is not None and i == len(plan.files) - 1 else None
@@ -418,7 +423,8 @@ def ddl_in_range(plan: PitrPlan, databases: Sequence[str]) -> list[str]:
                 db, text = be.query_parts(ev)
                 if text is None or text.upper().split(b" ", 1)[0] in be.TX_WORDS:
                     continue
-                if db in names or any(n in text for n in names):
+                word = text.upper().split(None, 1)[0] if text.strip() else b""
+                if (word in be.DDL_WORDS and db in names) or any(q.search(text) for q in qualified):
                     found.append(f"{f.name}:{ev.start} {text[:60].decode('utf-8', 'replace')}")
     return found
 

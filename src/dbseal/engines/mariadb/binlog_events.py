@@ -91,6 +91,7 @@ def _query_text(body: bytes) -> bytes:
 
 
 TX_WORDS = (b"BEGIN", b"COMMIT", b"ROLLBACK", b"XA", b"SAVEPOINT")
+DDL_WORDS = (b"CREATE", b"ALTER", b"DROP", b"RENAME", b"TRUNCATE", b"GRANT", b"REVOKE")
 
 
 def query_parts(ev: Event) -> tuple[bytes, bytes | None]:
