@@ -292,3 +292,27 @@ def test_reset_master_is_a_gap(user: DbsealUser, source: MariaDBSandbox) -> None
     assert "RESET MASTER" in line
     again = archive(user, repo, source, "--once", "--json").ok().json()
     assert again["new_gaps"] == [] and len(again["gaps"]) == 1  # recorded once, reported on
+
+
+def test_two_databases_recovered_together_and_the_repository_still_checks(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
+) -> None:
+    repo = user.init()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop", "DROP DATABASE IF EXISTS crm")
+    setup_shop(source)
+    run_sql(source, "CREATE DATABASE crm", "CREATE TABLE crm.notes (n INT PRIMARY KEY)")
+    bid = user.good_backup(repo, source, "shop", "crm")
+    run_sql(source, "INSERT INTO shop.marks VALUES (1, NOW())", "INSERT INTO crm.notes VALUES (1)")
+    run_sql(source, "CREATE DATABASE other", "CREATE TABLE other.t (a INT)")  # not restored
+    run_sql(source, "INSERT INTO other.t VALUES (7)")
+    g = fetch(source, "SELECT @@gtid_binlog_pos")[0][0]
+    run_sql(source, "INSERT INTO shop.marks VALUES (2, NOW())", "INSERT INTO crm.notes VALUES (2)")
+    archive(user, repo, source, "--once").ok()
+    restore = [*_restore(user, repo, mariadb_restore)]
+    restore[3] = bid
+    user.run(*restore, "--until-gtid", g).ok()
+    assert marks(mariadb_restore) == [0, 1]
+    assert fetch(mariadb_restore, "SELECT n FROM crm.notes") == [(1,)]
+    assert "other" not in [r[0] for r in fetch(mariadb_restore, "SHOW DATABASES")]
+    user.run("repo", "check", "--repo", repo).ok()
+    assert [b["id"] for b in user.listing(repo)["backups"]] == [bid]
