@@ -108,8 +108,9 @@ def _restore_pitr(args: argparse.Namespace, spec: Any) -> int:
     from dbseal.engines.mariadb.parallel_sink import client_sink
     from dbseal.engines.mariadb.selection import Selection
     from dbseal.engines.mariadb.target_databases import MysqlTargetDatabases
-    from dbseal.ops.pitr import PitrPlan, authenticate_segments, plan_recovery, remove_scratch
+    from dbseal.ops.pitr import PitrPlan, plan_recovery
     from dbseal.ops.pitr_restore import restore_pitr
+    from dbseal.ops.pitr_segments import authenticate_segments, remove_scratch
     from dbseal.ops.restore import RestoreOptions
 
     apply_config(args, None)

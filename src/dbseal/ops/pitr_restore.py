@@ -21,7 +21,8 @@ from dbseal.crypto.recipients import Identity
 from dbseal.engines.base import PlaintextScan, RestoreFilter, RestoreSelection, Staging
 from dbseal.errors import PitrTargetUnavailable
 from dbseal.monitoring.reporter import NullReporter, Reporter
-from dbseal.ops.pitr import PitrPlan, authenticate_segments, ddl_in_range, remove_scratch
+from dbseal.ops.pitr import PitrPlan
+from dbseal.ops.pitr_segments import authenticate_segments, ddl_in_range, remove_scratch
 from dbseal.ops.restore import RestoreOptions, _Backup, _passes
 from dbseal.ops.restore_target import ByteFilter, Sink, TargetDatabases
 
