@@ -20,6 +20,10 @@ def _lazy(name: str) -> Any:
 
 def _repo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", metavar="REPO", help="repository (path, s3://..., dbseal+tls://...)")
+    g = p.add_argument_group("dbseal+tls:// receiver (mutual TLS)")
+    g.add_argument("--tls-ca", metavar="FILE", help="CA that signed the receiver's certificate")
+    g.add_argument("--tls-cert", metavar="FILE", help="this client's certificate")
+    g.add_argument("--tls-key", metavar="FILE", help="this client's private key (0600)")
     p.add_argument("--config", metavar="FILE", help="dbseal.toml")
 
 
