@@ -7,10 +7,11 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import DbsealUser, fetch, run_sql
+from conftest import CliResult, DbsealUser, fetch, run_sql
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 pytestmark = pytest.mark.mariadb
@@ -24,7 +25,9 @@ def source(mariadb_binaries: tuple[str, str]) -> Iterator[MariaDBSandbox]:
         yield db
 
 
-def archive(user: DbsealUser, repo: Path, server: MariaDBSandbox, *extra: object):  # type: ignore[no-untyped-def]
+def archive(
+    user: DbsealUser, repo: Path | str, server: MariaDBSandbox, *extra: object
+) -> CliResult:
     return user.run(
         "binlog", "archive", "--repo", repo,
         "--source", f"mysql://root@127.0.0.1:{server.port}",
@@ -108,7 +111,7 @@ def test_recovery_to_a_time_between_two_markers(
     assert doc["rows"] == {"shop.marks": 3} and doc["base"] == bid and doc["transactions"] == 2
 
 
-def _restore(user: DbsealUser, repo: Path, server: MariaDBSandbox) -> list[object]:
+def _restore(user: DbsealUser, repo: Path | str, server: MariaDBSandbox) -> list[object]:
     return [
         "restore", "--repo", repo, "auto",
         "--target", f"mysql://root@127.0.0.1:{server.port}",
@@ -316,3 +319,23 @@ def test_two_databases_recovered_together_and_the_repository_still_checks(
     assert "other" not in [r[0] for r in fetch(mariadb_restore, "SHOW DATABASES")]
     user.run("repo", "check", "--repo", repo).ok()
     assert [b["id"] for b in user.listing(repo)["backups"]] == [bid]
+
+
+def test_archive_and_recover_through_an_s3_repository(
+    user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox, s3: Any
+) -> None:
+    repo = s3.url(s3.bucket())
+    user.run("init", repo, "-r", user.recipient).ok()
+    run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")
+    setup_shop(source)
+    user.good_backup(repo, source, "shop")  # type: ignore[arg-type]  # an s3:// URL
+    run_sql(source, "INSERT INTO shop.marks VALUES (1, NOW())")
+    end = fetch(source, "SELECT @@gtid_binlog_pos")[0][0]
+    archive(user, repo, source, "--once").ok()
+    user.run(*_restore(user, repo, mariadb_restore), "--until-gtid", end).ok()
+    assert marks(mariadb_restore) == [0, 1]
+    keys = [
+        o["Key"]
+        for o in s3.client.list_objects_v2(Bucket=repo.split("/")[2].split("?")[0])["Contents"]
+    ]
+    assert any(k.startswith("repo/binlogs/") and k.endswith(".dbseal") for k in keys)
