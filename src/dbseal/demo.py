@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from dbseal.demo_data import write_dump
+from dbseal.demo_pitr import pitr_demo
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 OUT = Path("demo-out")
@@ -124,7 +125,7 @@ def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(mode=0o700)
     step("start a private sandbox MariaDB (loopback, random port, its own TLS certificates)")
-    with MariaDBSandbox() as server:
+    with MariaDBSandbox(binlog=True, extra_args=["--binlog-format=ROW"]) as server:
         print(f"MariaDB {server.version} on 127.0.0.1:{server.port}, CA {server.ca_cert}")
         load_sample(server)
         escrow = demo(server)
@@ -188,6 +189,8 @@ def demo(server: MariaDBSandbox) -> str:
     print(f"  row counts: shop {before} / shop_restored {after}")
     if before != after:
         raise SystemExit("demo: the restored database differs")
+
+    pitr_demo(server, run, step, repo, ["--keyring", ring], env, dbpass, OUT / "escrow.key")
 
     step("tampering is caught before anything is applied: flip one byte of the stored backup")
     data = next((OUT / "repo" / "data").glob("*.dbseal"))

@@ -12,6 +12,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- ConfigError (29)
     |   |   +-- ConfigPermissions
     |   +-- PhysicalNeedsLocalServer (48)
+    |   +-- PitrTargetUnavailable (63)
     +-- FormatError
     |   +-- NotDbsealFile (3)
     |   +-- UnsupportedVersion (4)
@@ -43,6 +44,8 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- BackupNotFound
     |   +-- AmbiguousLatest (36)
     |   +-- ChainBroken (54)
+    |   +-- BinlogGap (62)
+    |   +-- NoPitrBase (65)
     +-- RepositoryNeedsAttention (35)
     +-- PolicyViolation (16)
     +-- LockHeld (19)
@@ -59,6 +62,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     +-- DatabaseError (21)
     |   +-- DatabaseTLSError (22)
     |   +-- MissingPrivileges (53)
+    |   +-- BinlogArchiveError (64)
     +-- DumpToolError (23)
     |   +-- ClientTooOld (24)
     |   +-- BackupToolMismatch (52)
@@ -667,6 +671,45 @@ class KeyFileConflict(DbsealError):
     hint = (
         "pass --key-dir DIR (a directory for the restored key files; the restore prints "
         "the my.cnf lines that name them), or move the existing file away"
+
+
+class BinlogGap(RepositoryError):
+    exit_code = 62
+    summary = (
+        "the archived binary logs have a gap (RESET MASTER, a renamed log base, logs purged "
+        "before they were archived): no point-in-time recovery across it"
+    )
+    hint = (
+        "see `dbseal binlog status`; recover to a point before the gap, or take a new base "
+        "backup after it (recovery after that backup works again)"
+    )
+
+
+class PitrTargetUnavailable(UsageError):
+    exit_code = 63
+    summary = "the recovery target is not covered by the archived binary logs (in the future, not archived yet, or before the base backup)"
+    hint = (
+        "check `dbseal binlog status` (archived up to) and `dbseal restore ... --dry-run`; "
+        "run `dbseal binlog archive SOURCE --once` to archive what the server has now"
+    )
+
+
+class BinlogArchiveError(DatabaseError):
+    exit_code = 64
+    summary = "reading the server's binary logs failed (binlog off, no REPLICATION SLAVE grant, server unreachable, mariadb-binlog failed)"
+    hint = (
+        "the server needs log_bin, and the archiving account REPLICATION SLAVE and "
+        "BINLOG MONITOR (or REPLICATION CLIENT); the next run resumes where this one stopped"
+    )
+
+
+class NoPitrBase(RepositoryError):
+    exit_code = 65
+    summary = "no good base backup with recorded binary-log coordinates before the recovery target"
+    hint = (
+        "take a backup of the source while its binary logs are archived (`dbseal backup`, "
+        "then `dbseal binlog archive`); backups taken without a shared snapshot record no "
+        "coordinates"
     )
 
 

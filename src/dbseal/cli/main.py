@@ -15,6 +15,11 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.binlog_args import (
+    add_pitr_restore_options,
+    add_pitr_verify_options,
+    register_binlog_commands,
+)
 from dbseal.cli.check_args import add_check_command
 from dbseal.cli.events_args import add_event_options, observed
 from dbseal.cli.forget_args import add_forget_options
@@ -470,7 +475,9 @@ def _repo_commands(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
-    add_datadir_options(p)  # physical restores; routes --datadir, else cmd_restore
+    add_pitr_restore_options(p)  # --until...: point-in-time recovery (cli/binlog_args.py)
+    add_datadir_options(p)  # physical restores; routes --datadir, --until..., else cmd_restore
+    register_binlog_commands(sub)
 
     p = sub.add_parser(
         "verify", help="prove backups restore: integrity (keyless), decrypt, restore"
@@ -496,6 +503,7 @@ def _repo_commands(sub: Any) -> None:
     _identity_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("verify_commands", "cmd_verify"))
+    add_pitr_verify_options(p)  # --pitr --until...: cli/binlog_args.py
 
     repo_cmd = sub.add_parser("repo", help="repository maintenance")
     rsub = repo_cmd.add_subparsers(dest="repo_command", required=True, parser_class=_Parser)

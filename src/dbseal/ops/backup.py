@@ -335,6 +335,7 @@ def _result_details(result: Any) -> dict[str, Any]:
         "contents",
         "messages",
         "exit_code",
+        "binlog",  # binary-log coordinates of the snapshot (point-in-time recovery)
     )
     out: dict[str, Any] = {}
     for f in fields:

@@ -32,6 +32,7 @@ KINDS = (
     "verification",
     "lock",
     "inflight",
+    "binlog",  # archived binary-log segments and their index (catalog/segments.py)
 )
 # Announcements of running backups (catalog/inflight.py): not backup data, so an
 # append-only receiver still lets clients overwrite (refresh) and delete them.

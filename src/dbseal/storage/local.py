@@ -30,6 +30,7 @@ _DIRS = {
     "verification": "verifications",
     "lock": "locks",
     "inflight": "inflight",
+    "binlog": "binlogs",
 }
 _TMP_SUFFIX = ".dbseal-tmp"
 

@@ -50,6 +50,7 @@ KIND_DIRS = {
     "verification": "verifications",
     "lock": "locks",
     "inflight": "inflight",
+    "binlog": "binlogs",
 }
 LOCKED_KINDS = ("data", "manifest", "log")  # Object Lock retention; never envelopes
 STORAGE_CLASS_KINDS = ("data",)  # small objects stay STANDARD so `list` and `show` work

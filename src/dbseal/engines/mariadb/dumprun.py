@@ -81,6 +81,9 @@ class DumpResult:
     ended: datetime.datetime
     # the output is a whole dump (it may still be "failed" by policy: warnings=fail)
     complete: bool = False
+    # binlog coordinates of the dump's snapshot (point-in-time recovery starts there);
+    # only when the snapshot is shared with the dump's (snapshot.py), else None
+    binlog: dict[str, Any] | None = None
 
 
 def spawn_dump(
@@ -380,4 +383,5 @@ class DumpRun:
             started=self._started,
             ended=datetime.datetime.now(datetime.UTC),
             complete=complete,
+            binlog=snap.binlog if snap.kind == "shared" else None,
         )

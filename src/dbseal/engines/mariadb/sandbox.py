@@ -311,6 +311,26 @@ class MariaDBSandbox:
             self._proc.kill()
             self._proc.wait()
 
+    def restart(self, crash: bool = False) -> None:
+        """Stop the server (SIGTERM; SIGKILL with ``crash``) and start it again on the same
+        port, data directory and TLS files (a server restart as clients see it)."""
+        if self._proc is None or self._port is None:
+            raise SandboxError("the sandbox is not started")
+        if crash:
+            self.kill()
+        elif self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            self._proc.wait(timeout=STOP_TIMEOUT)
+        _, mariadbd = find_binaries()
+        log_offset = self.error_log.stat().st_size if self.error_log.exists() else 0
+        proc = self._proc = _spawn(
+            self._server_args(mariadbd, self._port), self.error_log, self.tmpdir
+        )
+        exited = self._wait_ready(proc, log_offset)
+        if exited is not None:
+            tail = self._redact(_tail(self.error_log, log_offset))
+            raise SandboxError(f"mariadbd exited with status {exited} on restart:\n{tail}")
+
     # -- clients -----------------------------------------------------------------------
 
     def connect(

@@ -32,7 +32,7 @@ import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import pymysql
 
@@ -82,6 +82,7 @@ class StatsSnapshot:
         self.objects: list[SchemaObjects] = []
         self.error: str | None = None
         self._thread: threading.Thread | None = None
+        self.binlog: dict[str, Any] | None = None  # the snapshot's binlog coordinates
 
     def begin(self, shared: bool, lock_wait_timeout: int) -> None:
         """Take the global read lock if ``shared`` (and allowed), then open the snapshot."""
@@ -101,6 +102,7 @@ class StatsSnapshot:
             cur.execute("SET SESSION wait_timeout = 604800")
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        self.binlog = snapshot_binlog_position(self._conn)
 
     def release(self, dump_started: bool) -> None:
         """``UNLOCK TABLES``; the snapshot is shared if the dump started while locked."""
@@ -173,3 +175,23 @@ class StatsSnapshot:
                 cur.execute("UNLOCK TABLES")
         with contextlib.suppress(Exception):
             self._conn.close()
+
+
+def snapshot_binlog_position(conn: Conn) -> dict[str, Any] | None:
+    """The binary-log coordinates of this session's consistent snapshot (point-in-time
+    recovery starts there): ``Binlog_snapshot_file``/``_position`` and the GTID position
+    ``BINLOG_GTID_POS`` gives for them. None without a binary log or the privilege."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+            status = {str(k).lower(): str(v) for k, v in cur.fetchall()}
+            file = status.get("binlog_snapshot_file") or ""
+            pos = int(status.get("binlog_snapshot_position") or 0)
+            if not file or pos < 4:
+                return None
+            cur.execute("SELECT BINLOG_GTID_POS(%s, %s), @@server_id", (file, pos))
+            row = cur.fetchone()
+    except (pymysql.err.MySQLError, ValueError):
+        return None
+    gtid = str(row[0]) if row and row[0] is not None else None
+    return {"file": file, "position": pos, "gtid": gtid, "server_id": int(row[1]) if row else None}
