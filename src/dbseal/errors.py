@@ -671,6 +671,7 @@ class KeyFileConflict(DbsealError):
     hint = (
         "pass --key-dir DIR (a directory for the restored key files; the restore prints "
         "the my.cnf lines that name them), or move the existing file away"
+    )
 
 
 class BinlogGap(RepositoryError):

@@ -476,7 +476,8 @@ def _repo_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("backup_commands", "cmd_restore"))
     add_pitr_restore_options(p)  # --until...: point-in-time recovery (cli/binlog_args.py)
-    add_datadir_options(p)  # physical restores; routes --datadir, --until..., else cmd_restore
+    add_datadir_options(p)  # physical restores (--datadir); cli/physrestore_args.py
+    p.set_defaults(func=_lazy("restore_dispatch", "cmd_restore_dispatch"))  # --until, --datadir
     register_binlog_commands(sub)
 
     p = sub.add_parser(

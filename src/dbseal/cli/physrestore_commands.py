@@ -35,13 +35,7 @@ _PHYSICAL_ONLY = (
 
 
 def cmd_restore_any(args: argparse.Namespace) -> int:
-    pitr = any(getattr(args, d, None) for d in ("until", "until_gtid", "until_position"))
     if getattr(args, "datadir", None):
-        if pitr:
-            raise UsageError(
-                "--until, --until-gtid and --until-position replay binlogs into a server",
-                hint="restore the base with --target mysql://USER@HOST (docs/pitr.md)",
-            )
         return cmd_restore_datadir(args)
     given = [flag for flag, dest in _PHYSICAL_ONLY if getattr(args, dest, None)]
     if given:
@@ -52,10 +46,6 @@ def cmd_restore_any(args: argparse.Namespace) -> int:
             "--datadir DIR (a physical backup into a new datadir)",
             hint="see `dbseal restore --help`",
         )
-    if pitr or getattr(args, "dry_run", False) or args.backup == "auto":
-        from dbseal.cli.binlog_commands import cmd_restore_maybe_pitr
-
-        return cmd_restore_maybe_pitr(args)  # refuses a physical base itself (NoPitrBase)
     _refuse_physical(args)
     from dbseal.cli.backup_commands import cmd_restore
 
