@@ -630,7 +630,7 @@ def test_the_json_report_schema(user: DbsealUser) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", backup_facts["ended"])
     assert 7140 <= backup_facts["age_s"] < 7200  # measured from its end (started + 1m)
     binlog = src["checks"][-1]
-    assert binlog["configured"] is False and "not configured" in binlog["reason"]
+    assert binlog["configured"] is False and "no archived binlogs" in binlog["reason"]
     assert binlog["facts"] == {}  # no fake lag or gap numbers
     assert src["thresholds"]["max_age_warning_s"] == 26 * 3600
     assert src["thresholds"]["max_age_critical_s"] == 50 * 3600

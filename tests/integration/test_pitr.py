@@ -184,6 +184,14 @@ def _archive_args(user: DbsealUser, repo: Path, server: MariaDBSandbox) -> list[
     ]  # fmt: skip
 
 
+def _check_binlog(report: dict[str, Any], status: str) -> str:
+    """The binlog check of the (one) source in a `dbseal check --json` report; its reason."""
+    (src,) = report["sources"]
+    (binlog,) = [c for c in src["checks"] if c["check"] == "binlog"]
+    assert binlog["status"] == status and binlog["configured"], binlog
+    return str(binlog["reason"])
+
+
 def test_logs_purged_before_archiving_are_a_gap(
     user: DbsealUser, source: MariaDBSandbox, mariadb_restore: MariaDBSandbox
 ) -> None:
@@ -203,8 +211,17 @@ def test_logs_purged_before_archiving_are_a_gap(
             break
         time.sleep(0.2)
     run_sql(source, "INSERT INTO shop.marks VALUES (3, NOW())")
+    archived = user.run("check", "--repo", repo, "--no-integrity", "--json").json()
     line = archive(user, repo, source, "--once").error(62)
     assert "purged before it was archived" in line and "mysql-bin.00000" in line
+    # `dbseal check` reads the segment records: OK with a lag before, CRITICAL after the gap
+    _check_binlog(archived, "OK")
+    gapped = user.run("check", "--repo", repo, "--no-integrity", "--json").json()
+    reason = _check_binlog(gapped, "CRITICAL")
+    assert "gap" in reason
+    prom = Path(repo).parent / "dbseal.prom"
+    user.run("check", "--repo", repo, "--no-integrity", "--prometheus", prom)
+    assert "dbseal_binlog_gaps{" in prom.read_text() and "} 1\n" in prom.read_text()
     status = user.run("binlog", "status", "--repo", repo, "--json").ok().json()
     (st,) = status["sources"].values()
     assert len(st["gaps"]) == 1 and "purged" in st["gaps"][0]

@@ -126,6 +126,17 @@ def prometheus(report: HealthReport) -> str:
         for r in s.results:
             if r.configured:
                 tf.add("dbseal_check_status", src | {"check": r.name}, int(r.status))
+        binlog = s.result("binlog")
+        if binlog.configured:
+            gaps = binlog.facts.get("gaps") or []
+            tf.add("dbseal_binlog_gaps", src, len(gaps))
+            lag = binlog.facts.get("lag_s")
+            if lag is not None:
+                tf.add(
+                    "dbseal_binlog_last_event_timestamp_seconds",
+                    src,
+                    round(report.checked_at - float(lag), 3),
+                )
         m = s.metrics()
         if not m:
             continue

@@ -18,7 +18,7 @@ repository by :mod:`dbseal.ops.check`) into one :class:`CheckResult` per check:
   ``escrow_within`` (and always the newest) must be openable by an escrow
   recipient (CRITICAL otherwise);
 * ``binlog``: archive lag and gaps, from a :class:`~dbseal.monitoring.binlog.BinlogArchive`
-  (not configured until binlog archiving exists).
+  (not configured when the source has no archived binlogs).
 
 Ages are measured from ``now`` (an epoch), which the caller passes in.
 """

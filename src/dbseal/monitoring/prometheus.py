@@ -24,6 +24,8 @@ FAMILIES = {
     "dbseal_verify_last_success_timestamp_seconds": "Start of the newest successful verification.",
     "dbseal_verify_last_restore_duration_seconds": "Restore time of the newest restore test.",
     "dbseal_key_age_seconds": "Age of the keyring key version sealing new backups.",
+    "dbseal_binlog_last_event_timestamp_seconds": "Time of the newest archived binlog event.",
+    "dbseal_binlog_gaps": "Gaps in the archived binlogs (no point-in-time recovery across one).",
     "dbseal_check_status": "Result of a check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     "dbseal_repository_up": "Whether the repository could be read (1) or not (0).",
     "dbseal_check_run_timestamp_seconds": "When dbseal check wrote this file.",

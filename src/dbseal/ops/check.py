@@ -33,7 +33,7 @@ from dbseal.crypto.recipients import describe_stanza
 from dbseal.crypto.x25519 import STANZA_TYPE as X25519_STANZA
 from dbseal.errors import DbsealError, RepositoryError, StorageError
 from dbseal.format.envelope import parse_envelope
-from dbseal.monitoring.binlog import BinlogArchive, NotConfigured
+from dbseal.monitoring.binlog import ArchivedBinlogs, BinlogArchive
 from dbseal.monitoring.health import (
     KeyUse,
     SourceFacts,
@@ -152,7 +152,9 @@ def check_health(
         manifests = repo.manifests()
         names = list(sources) if sources else _all_sources(manifests, configured)
         repo_result = _repository_result(repo, manifests, integrity)
-        gatherer = _Gatherer(repo, manifests, keyring, binlog or NotConfigured(), now)
+        gatherer = _Gatherer(
+            repo, manifests, keyring, binlog or ArchivedBinlogs.read(repo.backend), now
+        )
         out = []
         for name in names:
             t = thresholds_for(name)
