@@ -198,8 +198,12 @@ def test_logs_purged_before_archiving_are_a_gap(
     repo = user.init()
     run_sql(mariadb_restore, "DROP DATABASE IF EXISTS shop")  # a session-wide server
     setup_shop(source)
-    user.good_backup(repo, source, "shop")
+    base = user.good_backup(repo, source, "shop")
+    window = user.show(repo, base)["pitr"]
+    assert not window["usable"] and "no binlogs" in window["reason"]  # nothing archived yet
     archive(user, repo, source, "--once").ok()
+    window = user.show(repo, base)["pitr"]
+    assert window["usable"] and window["until"] and "newest archived" in window["reason"]
     run_sql(source, "FLUSH BINARY LOGS", "INSERT INTO shop.marks VALUES (1, NOW())")
     run_sql(source, "FLUSH BINARY LOGS", "INSERT INTO shop.marks VALUES (2, NOW())")
     run_sql(source, "FLUSH BINARY LOGS")
@@ -219,6 +223,10 @@ def test_logs_purged_before_archiving_are_a_gap(
     gapped = user.run("check", "--repo", repo, "--no-integrity", "--json").json()
     reason = _check_binlog(gapped, "CRITICAL")
     assert "gap" in reason
+    window = user.show(repo, base)["pitr"]  # the base's window now ends at the gap
+    assert window["usable"] and "stops at a gap" in window["reason"]
+    text = user.run("show", "--repo", repo, base).ok().stdout
+    assert "pitr         recoverable to any time up to" in text
     prom = Path(repo).parent / "dbseal.prom"
     user.run("check", "--repo", repo, "--no-integrity", "--prometheus", prom)
     assert "dbseal_binlog_gaps{" in prom.read_text() and "} 1\n" in prom.read_text()

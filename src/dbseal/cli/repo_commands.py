@@ -201,10 +201,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     verifications = history(repo, bid)
     last = verifications[-1] if verifications else None
     chain = chain_fields({str(x.get("id")): x for x in repo.manifests()}, m)
+    from dbseal.ops.pitr import recovery_window
+
+    pitr = recovery_window(repo, m)
     if args.json:
         print(
             json.dumps(
-                {"manifest": m, "log": log, "verifications": verifications, "chain": chain},
+                {
+                    "manifest": m,
+                    "log": log,
+                    "verifications": verifications,
+                    "chain": chain,
+                    "pitr": pitr,
+                },
                 indent=2,
                 ensure_ascii=False,
             )
@@ -225,6 +234,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"messages     {json.dumps(m.get('messages', {}))}",
         *contents_lines(m),
         *show_lines(chain, m),
+        "pitr         "
+        + (
+            f"recoverable to any time up to {pitr['until']} ({pitr['reason']})"
+            if pitr["usable"]
+            else f"not usable for point-in-time recovery: {pitr['reason']}"
+        ),
         f"authentic    {'not checked (give a key to check)' if not keyed else 'yes (manifest MAC verified)'}",
         f"verified     {_verified(last)}"
         + (f" (restore took {last.get('restore_s')} s)" if last and last.get("restore_s") else ""),

@@ -310,3 +310,57 @@ def _check_covered(plan: PitrPlan, index: SegmentIndex, covered: int) -> None:
         f"recovery {t.describe()} is beyond what is archived of {plan.source} "
         f"({why}, {last.name}:{covered}); nothing was applied"
     )
+
+
+def recovery_window(repo: Repository, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """How far a backup can be rolled forward with the archived binlogs (no key needed).
+
+    ``{"usable": bool, "until": ISO time or None, "reason": str}``: ``until`` is the newest
+    archived event reachable from the backup's coordinates without crossing a gap; the
+    reason says why a backup is not usable (no coordinates, a physical base, nothing
+    archived from its position) or where its window stops (a gap, the newest archive).
+    """
+    coords = _coords(manifest)
+    if coords is None:
+        return {"usable": False, "until": None, "reason": "no binlog coordinates recorded"}
+    if not _logical(manifest):
+        return {
+            "usable": False,
+            "until": None,
+            "reason": "a physical base (point-in-time recovery replays into a logical restore)",
+        }
+    name = binlog_source_of(manifest)
+    index = SegmentIndex(repo.backend, name).load()
+    files = _files(index)
+    start = (str(coords["file"]), int(coords["position"]))
+    at = next(
+        (
+            i
+            for i in range(len(files) - 1, -1, -1)
+            if files[i].name == start[0] and files[i].end >= start[1]
+        ),
+        None,
+    )
+    if at is None or files[at].segments[0].start != 0:
+        return {
+            "usable": False,
+            "until": None,
+            "reason": f"no binlogs of {name} archived from {start[0]}:{start[1]}",
+        }
+    walked = [files[at]]
+    stop = f"up to the newest archived event of {name}"
+    for f in files[at + 1 :]:
+        prev = walked[-1]
+        b, n = split_key(prev.name)
+        if not prev.final or split_key(f.name) != (b, n + 1) or f.segments[0].start != 0:
+            gap = _gap_after(index.gaps, prev)
+            stop = f"stops at a gap: {gap.describe() if gap else f'{prev.name} -> {f.name}'}"
+            break
+        walked.append(f)
+    else:
+        gap = _gap_after(index.gaps, walked[-1])
+        if gap is not None:
+            stop = f"stops at a gap: {gap.describe()}"
+    times = [s.last_time for f in walked for s in f.segments if s.last_time is not None]
+    until = iso(max(times)) if times else str(manifest.get("ended") or manifest.get("started"))
+    return {"usable": True, "until": until, "reason": stop}
