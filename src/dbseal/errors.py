@@ -57,6 +57,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- MissingPrivileges (53)
     +-- DumpToolError (23)
     |   +-- ClientTooOld (24)
+    |   |   +-- PgClientTooOld (66)
     |   +-- BackupToolMismatch (52)
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
@@ -534,6 +535,20 @@ class ScratchUnusable(OutputError):
     summary = "the scratch directory for the backup tool's metadata is not writable or has no room"
     hint = (
         "pass --scratch-dir DIR on a writable file system with free space (the default is $TMPDIR)"
+    )
+
+
+# -- the PostgreSQL engine (engines/postgresql/) ---------------------------------------------
+
+
+class PgClientTooOld(ClientTooOld):
+    """pg_dump refuses a server of a newer major version: said before anything starts."""
+
+    exit_code = 66
+    summary = "pg_dump is older than the PostgreSQL server's major version (it cannot dump it)"
+    hint = (
+        "install the client tools of the server's major version (postgresql-client-N) "
+        "or set DBSEAL_PG_BINDIR to their bin directory"
     )
 
 

@@ -12,6 +12,7 @@ from dbseal.catalog.repository import Repository
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
+from dbseal.cli.pg_args import pg_policy
 from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.cli.targets import target_from_args
@@ -91,6 +92,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         "accounts": _accounts_choice(args.accounts),
         "exclude_databases": tuple(args.exclude_database or ()),
         "exclude_tables": tuple(args.exclude_table or ()),
+        **pg_policy(args),  # PostgreSQL's fields; each engine takes the fields it knows
     }
     engine = engine_for_url(args.source)
     source = engine.backup_source("logical", target, _password(args, "", repo), policy)

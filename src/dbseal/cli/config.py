@@ -57,6 +57,7 @@ SOURCE_KEYS = {
     "accounts": "accounts",
     "exclude_databases": "exclude_database",
     "exclude_tables": "exclude_table",
+    "postgresql": "pg_source",
 }
 
 

@@ -17,6 +17,7 @@ from dbseal.cli.args import (
 )
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.pg_args import add_pg_backup_options
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -320,6 +321,7 @@ def _repo_commands(sub: Any) -> None:
     _repo_opts(p)
     p.add_argument("--source", metavar="mysql://USER@HOST[:PORT][/DB,...]")
     add_mysql_options(p, "", "source")
+    add_pg_backup_options(p)
     p.add_argument(
         "-r",
         "--recipient",

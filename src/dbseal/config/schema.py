@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
+from dbseal.config.schema_postgresql import PostgresSourceConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 _STR = "a string"
@@ -96,6 +97,9 @@ class SourceConfig(BaseModel):
     exclude_tables: str | list[str] | None = Field(
         None, description="a DB.TABLE pattern or a list of them (strings)"
     )
+    postgresql: PostgresSourceConfig | None = Field(
+        None, description="a table [sources.NAME.postgresql] (PostgreSQL dump options)"
+    )
 
     @field_validator("compress")
     @classmethod
@@ -134,6 +138,8 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         model = FileConfig
     elif len(keypath) == 2 and keypath[0] == "sources":
         model = SourceConfig
+    elif len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "postgresql":
+        model = PostgresSourceConfig
     elif keypath == ("retention",) or (
         len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "retention"
     ):

@@ -1,0 +1,58 @@
+"""`dbseal backup` options of PostgreSQL sources (``--pg-*``), and their dbseal.toml table
+``[sources.NAME.postgresql]`` (:mod:`dbseal.config.schema_postgresql`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_pg_backup_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("PostgreSQL sources (postgresql://)")
+    g.add_argument(
+        "--pg-jobs",
+        type=int,
+        metavar="N",
+        help="pg_dump --jobs N (directory format, via a 0700 scratch directory on tmpfs when it "
+        "has room); 1 (default) streams pg_dump --format=custom directly",
+    )
+    g.add_argument(
+        "--pg-role-passwords",
+        action="store_true",
+        default=None,
+        help="keep the roles' password hashes in the sealed globals (default: roles without passwords)",
+    )
+    g.add_argument(
+        "--pg-no-globals",
+        action="store_true",
+        default=None,
+        help="leave out pg_dumpall --globals-only (roles, tablespaces)",
+    )
+    g.add_argument(
+        "--pg-scratch-dir",
+        metavar="DIR",
+        help="scratch for --pg-jobs > 1 (default: /dev/shm or $TMPDIR)",
+    )
+
+
+def pg_policy(args: argparse.Namespace) -> dict[str, Any]:
+    """The PostgreSQL dump policy from the options, then ``[sources.NAME.postgresql]``."""
+    table: dict[str, Any] = getattr(args, "pg_source", None) or {}
+    jobs = getattr(args, "pg_jobs", None) or table.get("jobs") or 1
+    if jobs < 1 or jobs > 64:
+        from dbseal.errors import UsageError
+
+        raise UsageError(f"--pg-jobs {jobs} is out of range", hint="use 1 to 64")
+    role_passwords = getattr(args, "pg_role_passwords", None)
+    no_globals = getattr(args, "pg_no_globals", None)
+    return {
+        "jobs": jobs,
+        "role_passwords": bool(
+            role_passwords if role_passwords is not None else table.get("role_passwords", False)
+        ),
+        "globals_": not (no_globals if no_globals is not None else not table.get("globals", True)),
+        "scratch_dir": getattr(args, "pg_scratch_dir", None) or table.get("scratch_dir"),
+    }
+
+
+__all__ = ["add_pg_backup_options", "pg_policy"]
