@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgkit import AWKWARD_SCHEMA
+from pgkit import AWKWARD_SCHEMA, contents
 
 from conftest import DbsealUser
 from dbseal.engines.postgresql.sandbox import PostgresSandbox
@@ -78,3 +78,57 @@ def test_backup_records_counts_tls_and_versions(
     assert m["contents"]["format"] == ("custom" if jobs == 1 else "directory")
     assert m["contents"]["large_objects"] == {awkward_db: 1}
     assert m["source"]["engine"] == "postgresql"
+
+
+def pg_restore(
+    user: DbsealUser, repo: Path, bid: str, server: PostgresSandbox, *extra: object
+) -> Any:
+    return user.run(
+        "restore",
+        "--repo",
+        repo,
+        bid,
+        "--target",
+        server.url(tcp=True),
+        "--target-password-file",
+        pw_file(user, server),
+        "-i",
+        user.identity,
+        *extra,
+    )
+
+
+@pytest.mark.parametrize(("backup_jobs", "restore_jobs"), [(1, 1), (1, 3), (2, 2)])
+def test_round_trip_keeps_every_awkward_value(
+    user: DbsealUser,
+    postgres: PostgresSandbox,
+    postgres_restore: PostgresSandbox,
+    awkward_db: str,
+    backup_jobs: int,
+    restore_jobs: int,
+) -> None:
+    before = contents(postgres.sql, awkward_db)
+    assert before["kinds"][0][4] == "00010200ff00" and before["large_object"]
+    repo = user.init()
+    bid = backup_id(
+        pg_backup(user, repo, postgres, awkward_db, extra=("--pg-jobs", backup_jobs)).ok().stdout
+    )
+    new = f"copy_{tag()}"
+    res = pg_restore(
+        user,
+        repo,
+        bid,
+        postgres_restore,
+        "--rename-db",
+        f"{awkward_db}={new}",
+        "--jobs",
+        restore_jobs,
+    ).ok()
+    assert f"created: {new}" in res.stdout
+    assert contents(postgres_restore.sql, new) == before
+    # the trigger still fires in the copy
+    postgres_restore.sql("INSERT INTO kinds (id) VALUES (5)", new)
+    assert postgres_restore.sql("SELECT max(kind_id) FROM audit", new) == [["5"]]
+    assert not [
+        d for d in postgres_restore.sql("SELECT datname FROM pg_database") if "stage" in str(d[0])
+    ]

@@ -13,6 +13,7 @@ from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
 from dbseal.cli.pg_args import pg_policy
+from dbseal.cli.pg_commands import cmd_pg_restore, is_pg_url
 from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.cli.targets import target_from_args
@@ -150,6 +151,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from dbseal.engines.mariadb.target_databases import MysqlTargetDatabases
 
     apply_config(args, None)
+    if is_pg_url(args.target):  # the PostgreSQL engine's restore (cli/pg_commands.py)
+        return cmd_pg_restore(args)
     if not 1 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}", hint="the default is 2")
     repo = open_repo(args.repo, args)
