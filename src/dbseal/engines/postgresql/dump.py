@@ -221,6 +221,7 @@ class PgDumpRun:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=check_err,
+                env=child_env(None),  # it connects nowhere; no libpq variable reaches it
                 start_new_session=True,
             )
             assert dump.stdout is not None and check.stdin is not None
@@ -290,6 +291,7 @@ class PgDumpRun:
             listed = subprocess.run(
                 [tool("pg_restore"), "--list", str(out)],
                 capture_output=True,
+                env=child_env(None),
                 timeout=600,
                 check=False,
             )
