@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Generator, Iterator
@@ -312,7 +313,7 @@ class PgDumpRun:
         self._p.exit_code = rc if rc != 0 else self._p.exit_code or 0
         text = stderr.decode("utf-8", "replace").strip()
         if rc != 0:
-            why = f"killed by signal {-rc}" if rc < 0 else f"exit {rc}"
+            why = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
             first = text.splitlines()[0] if text else "no message"
             self._p.reasons.append(f"pg_dump of {db} failed ({why}): {first}")
         elif text:
