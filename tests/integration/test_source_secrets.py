@@ -119,3 +119,39 @@ def test_the_password_is_not_in_exceptions(
         text = f"{exc.one_line()} {exc!r} {exc.args!r} {exc.__cause__!r} {exc.__context__!r}"
         assert almost.decode() not in text and password.decode() not in text
         assert "access denied" in exc.message
+
+
+def _extra_defaults_path(cmdline: bytes) -> Path:
+    args = cmdline.split(b"\0")
+    assert args[1].startswith(b"--defaults-extra-file="), args[:3]  # the first argument
+    return Path(args[1].split(b"=", 1)[1].decode())
+
+
+def test_the_password_never_shows_in_mariadb_backup(
+    mariadb: MariaDBSandbox,
+    nasty_user: tuple[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dbseal.engines.mariadb.physical.source import MariabackupSource
+
+    user, password = nasty_user
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO %s@'%%'", (user,))
+    monkeypatch.setenv("MYSQL_PWD", password.decode())  # must not reach the child either
+    source = MariabackupSource(target(mariadb, user), Secret(password))
+    assert password not in repr(source.describe()).encode()
+    with source.start() as run:
+        cmdline = _proc_file(run.pid, "cmdline")
+        environ = _proc_file(run.pid, "environ")
+        assert b"mariadb-backup" in cmdline or b"mariabackup" in cmdline
+        options = _extra_defaults_path(cmdline)
+        assert run.read(1 << 20)  # the stream has begun: the option file is gone
+        assert not options.exists()
+        while run.read(1 << 20):
+            pass
+        result = run.finish()
+    assert password not in cmdline and password not in environ
+    assert b"MYSQL_PWD=" not in environ
+    assert result.status in ("ok", "warnings"), result.reasons
+    assert password not in result.stderr
+    assert not options.exists() and not options.parent.exists()

@@ -14,6 +14,7 @@ from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyrin
 from dbseal.cli.output import make_reporter
 from dbseal.cli.pg_args import pg_policy
 from dbseal.cli.pg_commands import cmd_pg_restore, is_pg_url
+from dbseal.cli.physical_commands import backup_method, physical_source
 from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
 from dbseal.cli.targets import target_from_args
@@ -96,7 +97,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
         **pg_policy(args),  # PostgreSQL's fields; each engine takes the fields it knows
     }
     engine = engine_for_url(args.source)
-    source = engine.backup_source("logical", target, _password(args, "", repo), policy)
+    method = backup_method(args)
+    if method == "physical":
+        source = physical_source(args, repo, engine, target, _password(args, "", repo))
+    else:
+        source = engine.backup_source(method, target, _password(args, "", repo), policy)
     recipients = repo_recipients(repo, args, "backups")
     codec = parse_codec(args.compress, threads=backup_threads()) if args.compress else None
     reporter = make_reporter(args)

@@ -58,6 +58,8 @@ SOURCE_KEYS = {
     "exclude_databases": "exclude_database",
     "exclude_tables": "exclude_table",
     "postgresql": "pg_source",
+    "method": "method",
+    "scratch_dir": "scratch_dir",
 }
 
 

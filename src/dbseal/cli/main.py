@@ -18,6 +18,7 @@ from dbseal.cli.args import (
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
 from dbseal.cli.pg_args import add_pg_backup_options
+from dbseal.cli.physical_args import add_physical_options
 from dbseal.crypto.hardening import harden_process
 from dbseal.errors import DbsealError, Interrupted, OutputError, UsageError
 
@@ -367,6 +368,7 @@ def _repo_commands(sub: Any) -> None:
         help="leave out the tables, views and sequences matching DB.TABLE (* and ? match "
         "in each part); repeatable",
     )
+    add_physical_options(p)
     p.add_argument(
         "--json", action="store_true", help="JSON events on stderr, JSON result on stdout"
     )

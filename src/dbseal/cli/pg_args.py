@@ -28,11 +28,6 @@ def add_pg_backup_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="leave out pg_dumpall --globals-only (roles, tablespaces)",
     )
-    g.add_argument(
-        "--pg-scratch-dir",
-        metavar="DIR",
-        help="scratch for --pg-jobs > 1 (default: /dev/shm or $TMPDIR)",
-    )
 
 
 def pg_policy(args: argparse.Namespace) -> dict[str, Any]:
@@ -51,7 +46,8 @@ def pg_policy(args: argparse.Namespace) -> dict[str, Any]:
             role_passwords if role_passwords is not None else table.get("role_passwords", False)
         ),
         "globals_": not (no_globals if no_globals is not None else not table.get("globals", True)),
-        "scratch_dir": getattr(args, "pg_scratch_dir", None) or table.get("scratch_dir"),
+        # --scratch-dir (shared with physical MariaDB backups): where --pg-jobs > 1 dumps to
+        "scratch_dir": getattr(args, "scratch_dir", None) or table.get("scratch_dir"),
     }
 
 

@@ -11,6 +11,7 @@ from dbseal.catalog import manifest as mf
 from dbseal.catalog.contents import contents_lines
 from dbseal.catalog.repository import Policy, RepoConfig, Repository, log_handle
 from dbseal.catalog.source_names import source_name
+from dbseal.cli.chain_view import chain_fields, list_suffix, show_lines
 from dbseal.cli.config import apply_config
 from dbseal.cli.durations import parse_duration
 from dbseal.cli.keyargs import identities_from_args, open_keyring, parse_recipient
@@ -117,7 +118,9 @@ def _verified(v: dict[str, Any] | None) -> str:
 
 def _listed(repo: Repository, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The rows of `list`, filtered by --source and --database."""
-    rows = [_row(m) for m in repo.manifests()]
+    every = repo.manifests()
+    lookup = {str(m.get("id")): m for m in every}
+    rows = [{**_row(m), **chain_fields(lookup, m)} for m in every]
     if args.source_name is not None:
         rows = [r for r in rows if r["source_name"] == args.source_name]
     if args.database is not None:
@@ -166,6 +169,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{r['id']:27} {r['source_name']:{width}} {r['status']:9} {started:20} {dur:>7} "
             f"{human_size(r['raw_bytes']):>10} {human_size(r['stored_bytes']):>10}  "
             f"{_verified(r['verification']):28} {','.join(r['databases'] or [])}{mark}"
+            f"{list_suffix(r)}"
         )
     print("* = latest good backup" + (" of its source (NAME:latest)" if len(marks) > 1 else ""))
     return 0
@@ -196,10 +200,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         log = _open_log(repo, bid, args, m)
     verifications = history(repo, bid)
     last = verifications[-1] if verifications else None
+    chain = chain_fields({str(x.get("id")): x for x in repo.manifests()}, m)
     if args.json:
         print(
             json.dumps(
-                {"manifest": m, "log": log, "verifications": verifications},
+                {"manifest": m, "log": log, "verifications": verifications, "chain": chain},
                 indent=2,
                 ensure_ascii=False,
             )
@@ -219,6 +224,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"sha256       {m.get('data_sha256')}",
         f"messages     {json.dumps(m.get('messages', {}))}",
         *contents_lines(m),
+        *show_lines(chain, m),
         f"authentic    {'not checked (give a key to check)' if not keyed else 'yes (manifest MAC verified)'}",
         f"verified     {_verified(last)}"
         + (f" (restore took {last.get('restore_s')} s)" if last and last.get("restore_s") else ""),

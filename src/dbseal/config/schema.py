@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbseal.config import SSL_MODES
+from dbseal.config.schema_physical import METHOD_HELP, SCRATCH_HELP, BackupMethod
 from dbseal.config.schema_postgresql import PostgresSourceConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -100,6 +101,8 @@ class SourceConfig(BaseModel):
     postgresql: PostgresSourceConfig | None = Field(
         None, description="a table [sources.NAME.postgresql] (PostgreSQL dump options)"
     )
+    method: BackupMethod | None = Field(None, description=METHOD_HELP)
+    scratch_dir: str | None = Field(None, description=SCRATCH_HELP)
 
     @field_validator("compress")
     @classmethod

@@ -26,7 +26,10 @@ from dbseal.crypto.secret import Secret
 
 
 class BackupResult(Protocol):
-    """What a finished run reports; ``reasons`` explain a status other than ``ok``."""
+    """What a finished run reports; ``reasons`` explain a status other than ``ok``.
+
+    Optional: ``manifest_fields() -> dict`` adds top-level manifest fields (``method``,
+    ``type``, ``parent``, ``from_lsn``, ``to_lsn``: see :mod:`dbseal.catalog.chains`)."""
 
     @property
     def status(self) -> str: ...  # ok | warnings | failed

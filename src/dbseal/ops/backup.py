@@ -258,6 +258,8 @@ def _publish(
         assert attempt.cause is not None
         stderr = attempt.cause.message.encode()
         details = {"databases": list(attempt.described.get("databases") or [])}
+        if attempt.described.get("method"):  # a physical backup that failed its preflight
+            details["method"] = attempt.described["method"]
     else:
         stderr, details = bytes(attempt.result.stderr), _result_details(attempt.result)
     log_doc = {"stderr": stderr.decode("utf-8", "replace"), "reasons": attempt.reasons}
@@ -330,4 +332,7 @@ def _result_details(result: Any) -> dict[str, Any]:
     for f in fields:
         if hasattr(result, f):
             out[f] = _jsonable(getattr(result, f))
+    extra = getattr(result, "manifest_fields", None)  # method, type, chain (catalog.chains)
+    if callable(extra):
+        out.update(_jsonable(extra()))
     return out

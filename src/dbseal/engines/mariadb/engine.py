@@ -12,7 +12,7 @@ from dbseal.errors import UsageError
 
 class MariaDBEngine:
     name = "mariadb"
-    methods: tuple[str, ...] = ("logical",)
+    methods: tuple[str, ...] = ("logical", "physical")
 
     def parse_target(self, url: str, **overrides: Any) -> Any:
         from dbseal.engines.mariadb.mysql_url import parse_mysql_url
@@ -22,7 +22,13 @@ class MariaDBEngine:
     def backup_source(
         self, method: str, target: Any, password: Secret | None, options: Mapping[str, Any]
     ) -> BackupSource:
-        """``options``: the :class:`~dbseal.engines.mariadb.dumppolicy.DumpPolicy` fields."""
+        """``options``: for ``logical`` the fields of
+        :class:`~dbseal.engines.mariadb.dumppolicy.DumpPolicy`, for ``physical`` those of
+        :class:`~dbseal.engines.mariadb.physical.source.PhysicalOptions`."""
+        if method == "physical":
+            from dbseal.engines.mariadb.physical.source import MariabackupSource, PhysicalOptions
+
+            return MariabackupSource(target, password, PhysicalOptions(**options))
         if method == "logical":
             from dbseal.engines.mariadb.mysqldump import DumpPolicy, MysqldumpSource
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Literal
 
@@ -60,7 +61,13 @@ class MessageSummary:
 class StderrCollector:
     """Drains a pipe in a daemon thread; :meth:`finish` joins it and returns the bytes."""
 
-    def __init__(self, pipe: IO[bytes], name: str = "dbseal-stderr") -> None:
+    def __init__(
+        self,
+        pipe: IO[bytes],
+        name: str = "dbseal-stderr",
+        classify_line: Callable[[bytes], Kind | None] = classify,
+    ) -> None:
+        self._classify = classify_line
         self._fd = pipe.fileno()
         self._pipe = pipe  # keeps the file object (and so the descriptor) alive
         self._head = bytearray()
@@ -101,7 +108,7 @@ class StderrCollector:
             lines.append(self._partial)
             self._partial = b""
         for line in lines:
-            kind = classify(line)
+            kind = self._classify(line)
             if kind is None:
                 continue
             self._counts[kind] += 1

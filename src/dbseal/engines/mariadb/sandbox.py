@@ -129,7 +129,10 @@ class MariaDBSandbox:
     ``tls`` (default on) gives the server a throwaway CA and certificate naming
     ``server_names``; ``require_secure_transport`` makes it refuse plaintext TCP;
     ``extra_args`` are appended to the ``mariadbd`` command line; ``parent_dir`` is where
-    the temporary directory goes (default: the system temporary directory).
+    the temporary directory goes (default: the system temporary directory). ``binlog``
+    turns the binary log on (``log_bin``, ``server_id=1``); ``my_cnf`` lines (``key=value``)
+    go into a ``[mariadbd]`` option file that the server reads instead of none (e.g.
+    ``plugin_load_add=file_key_management``); mariadb-install-db never reads it.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`; ``stop`` also
     runs at interpreter exit if forgotten. Not thread-safe.
@@ -147,6 +150,8 @@ class MariaDBSandbox:
         key_type: KeyType = "ec",
         parent_dir: str | os.PathLike[str] | None = None,
         ready_timeout: float = READY_TIMEOUT,
+        binlog: bool = False,
+        my_cnf: Sequence[str] = (),
     ) -> None:
         if require_secure_transport and not tls:
             raise ValueError("require_secure_transport needs tls=True")
@@ -158,6 +163,8 @@ class MariaDBSandbox:
         self._key_type: KeyType = key_type
         self._parent_dir = parent_dir
         self._ready_timeout = ready_timeout
+        self._binlog = binlog
+        self._my_cnf = tuple(my_cnf)
         self._password = secrets.token_urlsafe(24)
         self._tmpdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -411,10 +418,23 @@ class MariaDBSandbox:
                 + self._redact(_tail(log_path))
             )
 
+    @property
+    def binlog_basename(self) -> Path:
+        return self.tmpdir / "binlog"
+
+    def _defaults_arg(self) -> str:
+        """``--no-defaults``, or ``--defaults-file`` of the ``my_cnf`` lines (nothing else)."""
+        if not self._my_cnf:
+            return "--no-defaults"
+        path = self.tmpdir / "my.cnf"
+        path.write_text("[mariadbd]\n" + "".join(f"{line}\n" for line in self._my_cnf))
+        path.chmod(0o600)
+        return f"--defaults-file={path}"
+
     def _server_args(self, mariadbd: str, port: int) -> list[str]:
         args = [
             mariadbd,
-            "--no-defaults",
+            self._defaults_arg(),
             *self._user_args(),
             f"--datadir={self.datadir}",
             f"--socket={self.socket_path}",
@@ -433,6 +453,8 @@ class MariaDBSandbox:
             ]
         if self._require_secure_transport:
             args.append("--require-secure-transport=ON")
+        if self._binlog:
+            args += [f"--log-bin={self.binlog_basename}", "--server-id=1"]
         return [*args, *self._extra_args]
 
     def _launch(self, mariadbd: str) -> None:
