@@ -132,3 +132,37 @@ def test_round_trip_keeps_every_awkward_value(
     assert not [
         d for d in postgres_restore.sql("SELECT datname FROM pg_database") if "stage" in str(d[0])
     ]
+
+
+def test_named_source_from_dbseal_toml_with_a_sealed_password(
+    user: DbsealUser, postgres: PostgresSandbox, awkward_db: str
+) -> None:
+    repo = user.init()
+    user.run("secret", "set", "--repo", repo, "pg-db", "--value-file", pw_file(user, postgres)).ok()
+    (user.home / "dbseal.toml").write_text(
+        f"""\
+repository = "{repo}"
+identity_files = ["{user.identity}"]
+
+[sources.pg]
+url = "{postgres.url(awkward_db, tcp=True)}"
+password_secret = "pg-db"
+ssl_mode = "verify-identity"  # dbseal.toml names the modes as for MariaDB: verify-full
+ssl_ca = "{postgres.tls_files.ca_cert}"
+
+[sources.pg.postgresql]
+jobs = 2
+"""
+    )
+    out = json.loads(user.run("backup", "pg", "--json").ok().stdout)
+    assert out["status"] == "ok"
+    m = show(user, repo, out["id"])
+    assert (
+        m["name"] == "pg" and m["contents"]["format"] == "directory" and m["contents"]["jobs"] == 2
+    )
+    assert m["tls"]["version"].startswith("TLS")
+    (user.home / "dbseal.toml").write_text(
+        (user.home / "dbseal.toml").read_text().replace("jobs = 2", "jobs = 0")
+    )
+    line = user.run("backup", "pg").error(29)  # ConfigError, naming the key
+    assert "jobs" in line
