@@ -8,8 +8,8 @@ Members, in order::
                               bytes (a tar header needs the size up front; the dump streams)
     DB/dir/toc.dat, *.dat     pg_dump --format=directory --jobs N of DB
 
-``tar -x`` unpacks it (``cat DB/custom.* > DB.dump`` then gives pg_dump's own file), so a
-backup opened with ``dbseal cat`` is usable without dbseal.
+``tar -x`` unpacks the plaintext (``cat DB/custom.* > DB.dump`` then gives pg_dump's own
+file), so it is usable with PostgreSQL's own tools.
 """
 
 from __future__ import annotations
