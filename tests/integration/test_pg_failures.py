@@ -228,3 +228,53 @@ def test_verify_restore_compares_counts_in_a_throwaway_server(
     assert after <= before  # no scratch or passfile left
     m = show(user, repo, bid)
     assert m["status"] == "ok"
+
+
+def test_a_restore_cut_midway_leaves_the_target_as_it_was(
+    user: DbsealUser, postgres: PostgresSandbox, postgres_restore: PostgresSandbox, big_pg_db: str
+) -> None:
+    repo = user.init()
+    bid = backup_id(pg_backup(user, repo, postgres, big_pg_db).ok().stdout)
+    new = f"kept_{tag()}"
+    postgres_restore.sql(f"CREATE DATABASE {new}")
+    postgres_restore.sql("CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)", new)
+    proc = user.spawn(
+        "restore",
+        "--repo",
+        repo,
+        bid,
+        "--target",
+        postgres_restore.url(tcp=True),
+        "--target-password-file",
+        pw_file(user, postgres_restore),
+        "-i",
+        user.identity,
+        "--rename-db",
+        f"{big_pg_db}={new}",
+        "--replace",
+        "--jobs",
+        "1",
+    )
+    try:
+        deadline, victim = time.monotonic() + 60, None
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            found = [
+                p
+                for p, argv in children(proc.pid).items()
+                if argv[0].endswith("pg_restore") and "--exit-on-error" in argv
+            ]
+            victim = found[0] if found else None
+            time.sleep(0.005)
+        assert victim is not None, "pg_restore was not seen running"
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (line,) = err.decode().splitlines()
+    assert proc.returncode == 26, line
+    assert "left as it was" in line
+    assert postgres_restore.sql("SELECT x FROM precious", new) == [["42"]]
+    names = [str(r[0]) for r in postgres_restore.sql("SELECT datname FROM pg_database")]
+    assert not [n for n in names if n.startswith("dbseal_stage_")], names
