@@ -12,7 +12,7 @@ from dbseal.errors import UsageError
 
 class PostgreSQLEngine:
     name = "postgresql"
-    methods: tuple[str, ...] = ("logical",)
+    methods: tuple[str, ...] = ("logical", "physical")
 
     def parse_target(self, url: str, **overrides: Any) -> Any:
         from dbseal.engines.postgresql.url import parse_pg_url
@@ -33,6 +33,10 @@ class PostgreSQLEngine:
             return PgDumpSource(
                 target, password, PgDumpPolicy(**{k: v for k, v in options.items() if k in known})
             )
+        if method == "physical":  # pg_basebackup: the whole cluster
+            from dbseal.engines.postgresql.basebackup import PgBaseBackupSource
+
+            return PgBaseBackupSource(target, password)
         raise UsageError(
             f"unknown backup method {method!r} for PostgreSQL",
             hint=f"use one of: {', '.join(self.methods)}",

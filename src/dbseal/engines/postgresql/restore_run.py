@@ -115,6 +115,10 @@ def throwaway_check(
 ) -> RestoreOutcome:
     from dbseal.engines.postgresql.sandbox import PostgresSandbox
 
+    if (manifest.get("source") or {}).get("kind") == "postgresql-physical":
+        from dbseal.engines.postgresql.physical_verify import physical_check
+
+        return physical_check(repo, bid, identities, manifest, reporter)
     dbs = [str(d) for d in manifest.get("databases") or []]
     if not dbs:
         raise CheckNotRun(f"backup {bid}'s manifest lists no databases to compare")

@@ -109,8 +109,14 @@ class PostgresSandbox:
         settings: Sequence[str] = (),
         parent_dir: str | os.PathLike[str] | None = None,
         ready_timeout: float = READY_TIMEOUT,
+        datadir: Path | None = None,
+        user: str = SUPERUSER,
     ) -> None:
+        """``datadir``: run on this existing data directory (a restored base backup) instead
+        of initdb, with ``trust`` for the private socket only, logging in as ``user``."""
         self.host = LOOPBACK
+        self.user = user
+        self._given_datadir = datadir
         self._tls_enabled = tls
         self._server_names = tuple(server_names)
         self._hba = tuple(hba) if hba is not None else None
@@ -137,7 +143,7 @@ class PostgresSandbox:
 
     @property
     def datadir(self) -> Path:
-        return self.tmpdir / "data"
+        return self._given_datadir or self.tmpdir / "data"
 
     @property
     def socket_dir(self) -> Path:
@@ -254,7 +260,10 @@ class PostgresSandbox:
                 if owner is not None:
                     for p in (tls_dir, *tls_dir.iterdir()):
                         os.chown(p, owner.pw_uid, owner.pw_gid)
-            self._initdb(initdb, owner)
+            if self._given_datadir is None:
+                self._initdb(initdb, owner)
+            else:
+                self._adopt(owner)
             self._launch(postgres, owner)
         except BaseException:
             with contextlib.suppress(SandboxError):
@@ -349,16 +358,31 @@ class PostgresSandbox:
         if self._hba is not None:
             (self.datadir / "pg_hba.conf").write_text("\n".join(self._hba) + "\n")
 
+    def _adopt(self, owner: pwd.struct_passwd | None) -> None:
+        """A restored data directory: ours, 0700, reachable only over the private socket."""
+        data = self.datadir
+        (data / "pg_hba.conf").write_text("local all all trust\n")
+        for stale in ("postmaster.pid", "postmaster.opts", "standby.signal", "recovery.signal"):
+            (data / stale).unlink(missing_ok=True)
+        data.chmod(0o700)
+        if owner is not None:
+            for root, dirs, files in os.walk(data):
+                for name in (*dirs, *files):
+                    os.lchown(os.path.join(root, name), owner.pw_uid, owner.pw_gid)
+            os.chown(data, owner.pw_uid, owner.pw_gid)
+            os.chown(data.parent, owner.pw_uid, owner.pw_gid)
+
     def _server_args(self, postgres: str, port: int) -> list[str]:
         settings = [
             f"listen_addresses={LOOPBACK}",
             f"port={port}",
             f"unix_socket_directories={self.socket_dir}",
             *_SERVER_TUNING,
+            "archive_mode=off",
+            f"ssl={'on' if self._tls is not None else 'off'}",
         ]
         if self._tls is not None:
             settings += [
-                "ssl=on",
                 f"ssl_cert_file={self._tls.server_cert}",
                 f"ssl_key_file={self._tls.server_key}",
                 f"ssl_ca_file={self._tls.ca_cert}",
