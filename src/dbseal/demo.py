@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from dbseal.demo_data import write_dump
+from dbseal.demo_postgresql import pg_demo
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 OUT = Path("demo-out")
@@ -127,6 +128,7 @@ def main() -> None:
         print(f"MariaDB {server.version} on 127.0.0.1:{server.port}, CA {server.ca_cert}")
         load_sample(server)
         demo(server)
+    pg_demo(OUT, run, step, private_file)  # the same job with PostgreSQL (demo_postgresql.py)
     step("sandbox stopped and removed; everything the demo wrote is in demo-out/")
 
 
