@@ -27,10 +27,11 @@ from types import TracebackType
 from typing import IO, Any
 
 from dbseal.crypto.secret import Secret
+from dbseal.engines.postgresql.container import TAR_BUFSIZE
 from dbseal.engines.postgresql.passfile import child_env, passfile
 from dbseal.engines.postgresql.preflight import check_client, server_facts
 from dbseal.engines.postgresql.psql import Session
-from dbseal.engines.postgresql.tools import tool
+from dbseal.engines.postgresql.tools import tool, widen_pipe
 from dbseal.engines.postgresql.url import PGTarget
 from dbseal.errors import MissingPrivileges, UsageError
 
@@ -67,7 +68,7 @@ class _Follower:
 
     def run(self, reader: IO[bytes]) -> None:
         try:
-            with reader, tarfile.open(fileobj=reader, mode="r|") as archive:
+            with reader, tarfile.open(fileobj=reader, mode="r|", bufsize=TAR_BUFSIZE) as archive:
                 for info in archive:
                     self.members += 1
                     if info.name in ("backup_label", "backup_manifest") and info.isfile():
@@ -174,7 +175,10 @@ class PgBaseBackupRun:
             env=child_env(pgpass),
             start_new_session=True,
         )
+        assert self._proc.stdout is not None
+        widen_pipe(self._proc.stdout.fileno())
         r, w = os.pipe()
+        widen_pipe(w)
         self._tee: IO[bytes] | None = os.fdopen(w, "wb")
         self._follower = _Follower()
         self._thread = threading.Thread(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PART_SIZE = 4 << 20
+TAR_BUFSIZE = 1 << 20  # tarfile's stream mode reads 10 KiB at a time by default: slow
 FILE_CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
 GLOBALS = "globals.sql"
@@ -71,6 +72,7 @@ def end() -> bytes:
 __all__ = [
     "GLOBALS",
     "PART_SIZE",
+    "TAR_BUFSIZE",
     "custom_part",
     "directory_member",
     "end",

@@ -38,7 +38,7 @@ from dbseal.engines.postgresql.snapshot import (
     count_tables,
     large_objects,
 )
-from dbseal.engines.postgresql.tools import tool
+from dbseal.engines.postgresql.tools import tool, widen_pipe
 from dbseal.engines.postgresql.url import PGTarget
 
 READ_BLOCK = 1 << 20
@@ -226,6 +226,8 @@ class PgDumpRun:
                 start_new_session=True,
             )
             assert dump.stdout is not None and check.stdin is not None
+            widen_pipe(dump.stdout.fileno())
+            widen_pipe(check.stdin.fileno())
             try:
                 part, index = bytearray(), 0
                 while True:

@@ -22,10 +22,11 @@ from typing import IO, Any
 
 from dbseal.catalog.repository import Repository
 from dbseal.crypto.recipients import Identity
+from dbseal.engines.postgresql.container import TAR_BUFSIZE
 from dbseal.engines.postgresql.passfile import child_env
 from dbseal.engines.postgresql.psql import Session
 from dbseal.engines.postgresql.snapshot import count_tables
-from dbseal.engines.postgresql.tools import tool
+from dbseal.engines.postgresql.tools import tool, widen_pipe
 from dbseal.errors import CheckNotRun, DataMismatch, RestoreFailed, SandboxError
 from dbseal.monitoring.reporter import Reporter
 from dbseal.ops.restore import apply_backup
@@ -38,6 +39,7 @@ class DatadirSink:
         self.datadir = datadir
         self._error: BaseException | None = None
         r, w = os.pipe()
+        widen_pipe(w)
         self._writer: IO[bytes] | None = os.fdopen(w, "wb")
         self._thread = threading.Thread(
             target=self._unpack, args=(os.fdopen(r, "rb"),), daemon=True
@@ -46,7 +48,7 @@ class DatadirSink:
 
     def _unpack(self, reader: IO[bytes]) -> None:
         try:
-            with reader, tarfile.open(fileobj=reader, mode="r|") as archive:
+            with reader, tarfile.open(fileobj=reader, mode="r|", bufsize=TAR_BUFSIZE) as archive:
                 for info in archive:
                     archive.extract(info, self.datadir, filter="data")
         except BaseException as exc:

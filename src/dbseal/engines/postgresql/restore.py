@@ -33,7 +33,7 @@ from dbseal.engines.postgresql import container as tar
 from dbseal.engines.postgresql.globals_sql import roles_to_create
 from dbseal.engines.postgresql.passfile import child_env, passfile, scratch_parent
 from dbseal.engines.postgresql.psql import query, quote_ident, quote_literal
-from dbseal.engines.postgresql.tools import tool
+from dbseal.engines.postgresql.tools import tool, widen_pipe
 from dbseal.engines.postgresql.url import PGTarget
 from dbseal.errors import RestoreFailed, TargetNotEmpty
 
@@ -112,6 +112,7 @@ class PgRestoreSink:
         )
         self._procs: list[subprocess.Popen[bytes]] = []
         r, w = os.pipe()
+        widen_pipe(w)
         self._writer: IO[bytes] | None = os.fdopen(w, "wb")
         self._thread = threading.Thread(
             target=self._consume, args=(os.fdopen(r, "rb"),), daemon=True
@@ -188,7 +189,10 @@ class PgRestoreSink:
     def _consume(self, reader: IO[bytes]) -> None:
         current: _DatabaseRestore | None = None
         try:
-            with reader, tarfile.open(fileobj=reader, mode="r|") as archive:
+            with (
+                reader,
+                tarfile.open(fileobj=reader, mode="r|", bufsize=tar.TAR_BUFSIZE) as archive,
+            ):
                 for info in archive:
                     db, _, rest = info.name.partition("/")
                     f = archive.extractfile(info) if info.isfile() else None
@@ -327,6 +331,8 @@ class _DatabaseRestore:
         self.streaming = kind == "custom" and sink.plan.jobs == 1
         if self.streaming:
             self.proc = sink.spawn(sink.restore_args(self.stage), subprocess.PIPE, self.err)
+            assert self.proc.stdin is not None
+            widen_pipe(self.proc.stdin.fileno())
         elif kind == "directory":
             self.path.mkdir(mode=0o700)
 
