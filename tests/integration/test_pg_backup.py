@@ -166,3 +166,71 @@ jobs = 2
     )
     line = user.run("backup", "pg").error(29)  # ConfigError, naming the key
     assert "jobs" in line
+
+
+def test_several_databases_one_restored_by_name_and_roles_with_accounts(
+    user: DbsealUser, postgres: PostgresSandbox, postgres_restore: PostgresSandbox
+) -> None:
+    t = tag()
+    first, second, owner = f"one_{t}", f"two_{t}", f"app_{t}"
+    postgres.sql(f"CREATE ROLE {owner} LOGIN PASSWORD 'app-secret-{t}'")
+    for db in (first, second):
+        postgres.sql(f"CREATE DATABASE {db}")
+        postgres.sql(
+            f"CREATE TABLE owned (x int); INSERT INTO owned VALUES (1), (2); "
+            f"ALTER TABLE owned OWNER TO {owner}; GRANT SELECT ON owned TO PUBLIC",
+            db,
+        )
+    try:
+        repo = user.init()
+        bid = backup_id(pg_backup(user, repo, postgres, first, second).ok().stdout)
+        m = show(user, repo, bid)
+        assert m["databases"] == [first, second]
+        # only the second database, under the name the URL gives, with the backup's roles
+        res = user.run(
+            "restore",
+            "--repo",
+            repo,
+            bid,
+            "--target",
+            postgres_restore.url(f"copy_{t}", tcp=True),
+            "--target-password-file",
+            pw_file(user, postgres_restore),
+            "-i",
+            user.identity,
+            "--database",
+            second,
+            "--accounts",
+        ).ok()
+        assert f"created: copy_{t}" in res.stdout and f"roles created: {owner}" in res.stdout
+        names = {str(r[0]) for r in postgres_restore.sql("SELECT datname FROM pg_database")}
+        assert f"copy_{t}" in names and first not in names and second not in names
+        assert postgres_restore.sql(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'", f"copy_{t}"
+        ) == [[owner]]
+        # roles come without their password (no --pg-role-passwords): it cannot log in
+        assert postgres_restore.sql(
+            f"SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = '{owner}'"
+        ) == [["t"]]
+        # a database the backup does not hold is refused, naming what it holds
+        line = user.run(
+            "restore",
+            "--repo",
+            repo,
+            bid,
+            "--target",
+            postgres_restore.url(tcp=True),
+            "--target-password-file",
+            pw_file(user, postgres_restore),
+            "-i",
+            user.identity,
+            "--database",
+            "nope",
+        ).error(2)
+        assert first in line and second in line
+    finally:
+        for db in (first, second):
+            postgres.sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        postgres.sql(f"DROP ROLE IF EXISTS {owner}")
+        postgres_restore.sql(f"DROP DATABASE IF EXISTS copy_{t} WITH (FORCE)")
+        postgres_restore.sql(f"DROP ROLE IF EXISTS {owner}")

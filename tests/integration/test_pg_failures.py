@@ -278,3 +278,23 @@ def test_a_restore_cut_midway_leaves_the_target_as_it_was(
     assert postgres_restore.sql("SELECT x FROM precious", new) == [["42"]]
     names = [str(r[0]) for r in postgres_restore.sql("SELECT datname FROM pg_database")]
     assert not [n for n in names if n.startswith("dbseal_stage_")], names
+
+
+def test_a_postgresql_backup_is_not_restored_into_mariadb(
+    user: DbsealUser, postgres: PostgresSandbox, awkward: str
+) -> None:
+    repo = user.init()
+    bid = backup_id(pg_backup(user, repo, postgres, awkward).ok().stdout)
+    line = user.run(
+        "restore",
+        "--repo",
+        repo,
+        bid,
+        "--target",
+        "mysql://root@127.0.0.1:1",
+        "--target-password-file",
+        pw_file(user, postgres),
+        "-i",
+        user.identity,
+    ).error(2)
+    assert "is a PostgreSQL backup" in line and "postgresql://" in line

@@ -13,7 +13,7 @@ from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
 from dbseal.cli.pg_args import pg_policy
-from dbseal.cli.pg_commands import cmd_pg_restore, is_pg_url
+from dbseal.cli.pg_commands import cmd_pg_restore, is_pg_url, refuse_postgresql_backup
 from dbseal.cli.physical_commands import backup_method, physical_source
 from dbseal.cli.repoopen import open_repo
 from dbseal.cli.secrets_args import secret_source
@@ -170,6 +170,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     rename = _rename_map(args.rename_db)
     only = frozenset(args.database) if args.database else None
     bid = repo.resolve(args.backup, args.source_name)
+    refuse_postgresql_backup(repo.manifest(bid), bid, args.target)
     in_backup = set(repo.manifest(bid).get("databases") or [])
     unknown = sorted((set(rename) | (only or set())) - in_backup)
     if unknown:

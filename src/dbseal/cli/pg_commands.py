@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from dbseal.cli.keyargs import identities_from_args
 from dbseal.cli.output import make_reporter
@@ -17,6 +19,15 @@ from dbseal.monitoring.sizes import human_size
 
 def is_pg_url(url: str | None) -> bool:
     return bool(url) and str(url).split("://", 1)[0].lower() in ("postgresql", "postgres")
+
+
+def refuse_postgresql_backup(manifest: Mapping[str, Any], bid: str, target: str) -> None:
+    """A PostgreSQL backup never goes into a MariaDB restore (the other way: cmd_pg_restore)."""
+    if (manifest.get("source") or {}).get("engine") == "postgresql":
+        raise UsageError(
+            f"backup {bid} is a PostgreSQL backup; it cannot be restored into {target.split('?')[0]}",
+            hint="restore it with --target postgresql://USER@HOST[:PORT]",
+        )
 
 
 def _password(args: argparse.Namespace) -> Secret | None:
@@ -100,4 +111,4 @@ def cmd_pg_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["cmd_pg_restore", "is_pg_url"]
+__all__ = ["cmd_pg_restore", "is_pg_url", "refuse_postgresql_backup"]

@@ -49,6 +49,13 @@ def _restore_check(args: argparse.Namespace) -> Any:
     if args.scratch:
         from dbseal.engines.mariadb.verify_restore import scratch_check
 
+        if str(args.scratch).startswith(("postgresql://", "postgres://")):
+            raise UsageError(
+                "--scratch takes a MariaDB server; PostgreSQL backups are verified in a "
+                "throwaway server dbseal starts itself",
+                hint="drop --scratch (PostgreSQL's initdb and postgres must be installed)",
+            )
+
         target = target_from_args(args, args.scratch, "scratch-")
         src = secret_source(args, "scratch-password")
         return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
