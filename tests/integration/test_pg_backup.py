@@ -234,3 +234,23 @@ def test_several_databases_one_restored_by_name_and_roles_with_accounts(
         postgres.sql(f"DROP ROLE IF EXISTS {owner}")
         postgres_restore.sql(f"DROP DATABASE IF EXISTS copy_{t} WITH (FORCE)")
         postgres_restore.sql(f"DROP ROLE IF EXISTS {owner}")
+
+
+def test_restored_database_keeps_its_encoding_and_locale(
+    user: DbsealUser, postgres: PostgresSandbox, postgres_restore: PostgresSandbox
+) -> None:
+    db, new = f"latin_{tag()}", f"latin_copy_{tag()}"
+    postgres.sql(
+        f"CREATE DATABASE {db} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    )
+    try:
+        postgres.sql("CREATE TABLE t (s text); INSERT INTO t VALUES ('Grüße, ça va')", db)
+        repo = user.init()
+        bid = backup_id(pg_backup(user, repo, postgres, db).ok().stdout)
+        pg_restore(user, repo, bid, postgres_restore, "--rename-db", f"{db}={new}").ok()
+        enc = "SELECT pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = "
+        assert postgres_restore.sql(f"{enc}'{new}'") == [["LATIN1", "C"]]
+        assert postgres_restore.sql("SELECT s FROM t", new) == [["Grüße, ça va"]]
+    finally:
+        postgres.sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        postgres_restore.sql(f"DROP DATABASE IF EXISTS {new} WITH (FORCE)")

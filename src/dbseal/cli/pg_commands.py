@@ -47,7 +47,12 @@ def _rename_map(items: list[str]) -> dict[str, str]:
 
 def cmd_pg_restore(args: argparse.Namespace) -> int:
     from dbseal.engines.postgresql.restore import MAX_JOBS, PgRestorePlan
-    from dbseal.engines.postgresql.restore_run import is_postgresql, restore_pg, target_names
+    from dbseal.engines.postgresql.restore_run import (
+        encodings_of,
+        is_postgresql,
+        restore_pg,
+        target_names,
+    )
 
     if not 1 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}", hint="the default is 2")
@@ -76,6 +81,7 @@ def cmd_pg_restore(args: argparse.Namespace) -> int:
         replace=args.replace,
         accounts=args.accounts,
         scratch_dir=args.spool_dir,
+        encodings=encodings_of(manifest),
     )
     result = restore_pg(
         repo,

@@ -362,6 +362,7 @@ class PgDumpRun:
                 "globals": self._source.policy.globals_,
                 "role_passwords": self._source.policy.role_passwords,
                 "large_objects": dict(p.large_objects),
+                "encodings": pre.encodings,
                 "server_version_num": pre.server_version_num,
             },
             complete=complete,

@@ -25,6 +25,7 @@ class Preflight:
     server_version_num: int
     client_version: str
     tls: dict[str, Any] | None
+    encodings: dict[str, dict[str, str]]  # database -> encoding, collate, ctype
 
 
 def server_facts(session: Session) -> tuple[str, int, dict[str, Any] | None]:
@@ -58,10 +59,14 @@ def preflight(target: PGTarget, password: Secret | None) -> Preflight:
         version, num, tls = server_facts(s)
         client = check_client(num, version)
         rows = s.run(
-            "SELECT datname, pg_database_size(oid) FROM pg_database "
-            "WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+            "SELECT datname, pg_database_size(oid), pg_encoding_to_char(encoding), datcollate, "
+            "datctype FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
         )
         sizes = {str(r[0]): int(str(r[1])) for r in rows}
+        encodings = {
+            str(r[0]): {"encoding": str(r[2]), "collate": str(r[3]), "ctype": str(r[4])}
+            for r in rows
+        }
         if target.databases:
             missing = [d for d in target.databases if d not in sizes]
             if missing:
@@ -90,7 +95,7 @@ def preflight(target: PGTarget, password: Secret | None) -> Preflight:
                 f"role {target.user} may not read {db}: {', '.join(unreadable)}; nothing was dumped",
                 hint=f"GRANT pg_read_all_data TO {target.user} (PostgreSQL 14+), or SELECT on those tables",
             )
-    return Preflight(dbs, sizes, version, num, client, tls)
+    return Preflight(dbs, sizes, version, num, client, tls, {d: encodings[d] for d in dbs})
 
 
 __all__ = ["Preflight", "check_client", "preflight", "server_facts"]

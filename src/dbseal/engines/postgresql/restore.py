@@ -61,6 +61,9 @@ class PgRestorePlan:
     replace: bool = False
     accounts: bool = False
     scratch_dir: str | None = None
+    # database -> {"encoding", "collate", "ctype"} from the manifest: the staging database
+    # is created like the backed-up one (pg_dump without --create does not carry them)
+    encodings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 def existing_databases(target: PGTarget, password: Secret | None) -> set[str]:
@@ -252,10 +255,20 @@ class PgRestoreSink:
 
     def create_staging(self, db: str) -> str:
         name = self.staging[db]
+        enc = self.plan.encodings.get(db) or {}
+        like = "".join(
+            f" {kw} {quote_literal(enc[key])}"
+            for kw, key in (
+                ("ENCODING", "encoding"),
+                ("LC_COLLATE", "collate"),
+                ("LC_CTYPE", "ctype"),
+            )
+            if enc.get(key)
+        )
         query(
             self.plan.target,
             self.plan.password,
-            f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0",
+            f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0{like}",
         )
         return name
 

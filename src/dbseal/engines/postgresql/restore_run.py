@@ -31,6 +31,11 @@ def is_postgresql(manifest: Mapping[str, Any]) -> bool:
     return (manifest.get("source") or {}).get("engine") == "postgresql"
 
 
+def encodings_of(manifest: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    found = (manifest.get("contents") or {}).get("encodings") or {}
+    return {str(k): dict(v) for k, v in found.items() if isinstance(v, Mapping)}
+
+
 def target_names(
     manifest: Mapping[str, Any],
     only: Sequence[str] | None,
@@ -130,7 +135,14 @@ def throwaway_check(
         ) from None
     try:
         target, password = server.target(), server.password
-        plan = PgRestorePlan(target, password, {d: d for d in dbs}, jobs=2, accounts=True)
+        plan = PgRestorePlan(
+            target,
+            password,
+            {d: d for d in dbs},
+            jobs=2,
+            accounts=True,
+            encodings=encodings_of(manifest),
+        )
         reporter.event(
             "restore.phase",
             label=f"restore test {bid}",
@@ -163,4 +175,4 @@ def throwaway_check(
     return restore_s, problems, tables
 
 
-__all__ = ["is_postgresql", "restore_pg", "target_names", "throwaway_check"]
+__all__ = ["encodings_of", "is_postgresql", "restore_pg", "target_names", "throwaway_check"]
