@@ -4,8 +4,9 @@
 The data object is pg_basebackup's own tar (``base.tar``): the data files, the WAL needed
 to make them consistent (``pg_wal/``), ``backup_label`` and the server's ``backup_manifest``
 (every file's size and checksum), so a restore unpacks it into an empty data directory and
-checks it with ``pg_verifybackup``. While it streams, a follower (:mod:`tarfile` stream mode,
-in a thread) reads the tar: the backup is complete only if the tar ends properly and holds
+checks it with ``pg_verifybackup``. While it streams, a follower
+(:class:`~dbseal.engines.postgresql.container.TarScanner`) reads the tar headers in line:
+the backup is complete only if the tar ends with its end-of-archive block and holds
 ``backup_label`` and ``backup_manifest``; pg_basebackup's exit status alone is not trusted.
 Start/stop LSN and timeline come from its ``--verbose`` output, and the label is recorded in
 the manifest. Only the default tablespaces (a tar on stdout cannot hold others); WAL
@@ -15,19 +16,18 @@ archiving and point-in-time recovery are a later issue (``source.kind`` leaves r
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
-import tarfile
 import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from dbseal.crypto.secret import Secret
-from dbseal.engines.postgresql.container import TAR_BUFSIZE
+from dbseal.engines.postgresql.container import TarScanner
 from dbseal.engines.postgresql.passfile import child_env, passfile
 from dbseal.engines.postgresql.preflight import check_client, server_facts
 from dbseal.engines.postgresql.psql import Session
@@ -56,37 +56,14 @@ class BaseBackupResult:
     complete: bool = False
 
 
-@dataclass
-class _Follower:
-    """What the tar holds, read as it streams."""
-
-    members: int = 0
-    label: str | None = None
-    manifest_files: int | None = None
-    error: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-    def run(self, reader: IO[bytes]) -> None:
-        try:
-            with reader, tarfile.open(fileobj=reader, mode="r|", bufsize=TAR_BUFSIZE) as archive:
-                for info in archive:
-                    self.members += 1
-                    if info.name in ("backup_label", "backup_manifest") and info.isfile():
-                        f = archive.extractfile(info)
-                        data = f.read() if f is not None else b""
-                        if info.name == "backup_label":
-                            self.label = data.decode("utf-8", "replace")
-                        else:
-                            import json
-
-                            self.manifest_files = len(json.loads(data).get("Files", []))
-        except Exception as exc:
-            self.error = str(exc) or type(exc).__name__
-            with contextlib.suppress(Exception):
-                while reader.read(READ_BLOCK):
-                    pass
-        finally:
-            self.done.set()
+def _manifest_files(data: bytes | None) -> int | None:
+    """How many files the server's backup_manifest lists (None: missing or unreadable)."""
+    if data is None:
+        return None
+    try:
+        return len(json.loads(data).get("Files", []))
+    except (ValueError, AttributeError):
+        return None
 
 
 class PgBaseBackupSource:
@@ -177,14 +154,7 @@ class PgBaseBackupRun:
         )
         assert self._proc.stdout is not None
         widen_pipe(self._proc.stdout.fileno())
-        r, w = os.pipe()
-        widen_pipe(w)
-        self._tee: IO[bytes] | None = os.fdopen(w, "wb")
-        self._follower = _Follower()
-        self._thread = threading.Thread(
-            target=self._follower.run, args=(os.fdopen(r, "rb"),), daemon=True
-        )
-        self._thread.start()
+        self._scan = TarScanner(frozenset({"backup_label", "backup_manifest"}))
 
     def __enter__(self) -> PgBaseBackupRun:
         return self
@@ -198,15 +168,7 @@ class PgBaseBackupRun:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._close_tee()
-        self._thread.join(timeout=60)
         self._stack.close()
-
-    def _close_tee(self) -> None:
-        if self._tee is not None:
-            with contextlib.suppress(OSError):
-                self._tee.close()
-            self._tee = None
 
     def read(self, n: int = -1) -> bytes:
         assert self._proc.stdout is not None
@@ -216,33 +178,29 @@ class PgBaseBackupRun:
                 parts.append(chunk)
             return b"".join(parts)
         chunk = os.read(self._proc.stdout.fileno(), min(n, READ_BLOCK))
-        if chunk and self._tee is not None:
-            try:
-                self._tee.write(chunk)
-            except BrokenPipeError:
-                self._close_tee()
+        self._scan.feed(chunk)
         return chunk
 
     def finish(self) -> BaseBackupResult:
         rc = self._proc.wait()
-        self._close_tee()
-        self._thread.join(timeout=600)
         self._err.seek(0)
         stderr = self._err.read()
         text = stderr.decode("utf-8", "replace")
-        f = self._follower
+        f = self._scan
+        label_bytes = f.captured.get("backup_label")
+        manifest_files = _manifest_files(f.captured.get("backup_manifest"))
         reasons = []
         if rc != 0:
             why = f"killed by signal {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
             errors = [ln for ln in text.splitlines() if "error" in ln.lower()]
             reasons.append(f"pg_basebackup failed ({why}): {errors[0] if errors else 'no message'}")
-        if f.error is not None:
-            reasons.append(f"the base backup is not a whole tar: {f.error}")
-        elif f.label is None or f.manifest_files is None:
-            reasons.append("the base backup holds no backup_label or backup_manifest")
+        if f.error is not None or not f.ended:
+            reasons.append(f"the base backup is not a whole tar: {f.error or 'it stopped early'}")
+        elif label_bytes is None or manifest_files is None:
+            reasons.append("the base backup holds no backup_label or no readable backup_manifest")
         points = {m.group(1): (m.group(2), m.group(3)) for m in _POINT.finditer(text)}
         server_version, client, tls, dbs = self._facts
-        label = f.label or ""
+        label = (label_bytes or b"").decode("utf-8", "replace")
         return BaseBackupResult(
             status="failed" if reasons else "ok",
             reasons=tuple(reasons),
@@ -262,7 +220,7 @@ class PgBaseBackupRun:
                 if points.get("start", (None, None))[1]
                 else None,
                 "backup_label": label,
-                "manifest_files": f.manifest_files,
+                "manifest_files": manifest_files,
                 "members": f.members,
             },
             complete=not reasons,
