@@ -298,3 +298,12 @@ def test_a_postgresql_backup_is_not_restored_into_mariadb(
         user.identity,
     ).error(2)
     assert "is a PostgreSQL backup" in line and "postgresql://" in line
+
+
+def test_pg_options_are_refused_for_a_mariadb_source(user: DbsealUser) -> None:
+    repo = user.init()
+    line = user.run(
+        "backup", "--repo", repo, "--source", "mysql://root@127.0.0.1:1/shop",
+        "--password-file", user.secret_file("x.pw", "x"), "--pg-jobs", "2",
+    ).error(2)  # fmt: skip
+    assert "--pg-jobs is for PostgreSQL sources" in line

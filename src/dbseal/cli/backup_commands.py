@@ -12,7 +12,7 @@ from dbseal.catalog.repository import Repository
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
-from dbseal.cli.pg_args import pg_policy
+from dbseal.cli.pg_args import pg_options
 from dbseal.cli.pg_commands import cmd_pg_restore, is_pg_url, refuse_postgresql_backup
 from dbseal.cli.physical_commands import backup_method, physical_source
 from dbseal.cli.repoopen import open_repo
@@ -94,7 +94,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         "accounts": _accounts_choice(args.accounts),
         "exclude_databases": tuple(args.exclude_database or ()),
         "exclude_tables": tuple(args.exclude_table or ()),
-        **pg_policy(args),  # PostgreSQL's fields; each engine takes the fields it knows
+        **pg_options(args, args.source),  # PostgreSQL's own fields (none for MariaDB)
     }
     engine = engine_for_url(args.source)
     method = backup_method(args)

@@ -30,6 +30,30 @@ def add_pg_backup_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def pg_options(args: argparse.Namespace, source: str) -> dict[str, Any]:
+    """:func:`pg_policy` for a PostgreSQL source; {} for another, which refuses --pg-*."""
+    if source.split("://", 1)[0].lower() in ("postgresql", "postgres"):
+        return pg_policy(args)
+    given = [
+        flag
+        for flag, dest in (
+            ("--pg-jobs", "pg_jobs"),
+            ("--pg-role-passwords", "pg_role_passwords"),
+            ("--pg-no-globals", "pg_no_globals"),
+        )
+        if getattr(args, dest, None)
+    ]
+    if given or getattr(args, "pg_source", None):
+        from dbseal.errors import UsageError
+
+        what = ", ".join(given) or "[sources.NAME.postgresql]"
+        raise UsageError(
+            f"{what} is for PostgreSQL sources; this source is {source.split('://', 1)[0]}://",
+            hint="drop it, or back up a postgresql:// source",
+        )
+    return {}
+
+
 def pg_policy(args: argparse.Namespace) -> dict[str, Any]:
     """The PostgreSQL dump policy from the options, then ``[sources.NAME.postgresql]``."""
     table: dict[str, Any] = getattr(args, "pg_source", None) or {}
@@ -51,4 +75,4 @@ def pg_policy(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-__all__ = ["add_pg_backup_options", "pg_policy"]
+__all__ = ["add_pg_backup_options", "pg_options", "pg_policy"]
