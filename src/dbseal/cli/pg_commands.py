@@ -65,6 +65,13 @@ def cmd_pg_restore(args: argparse.Namespace) -> int:
             f"backup {bid} is not a PostgreSQL backup; it cannot be restored into {target.describe()}",
             hint="restore it into a server of its own engine (mysql://...)",
         )
+    if (manifest.get("source") or {}).get("kind") == "postgresql-physical":
+        raise UsageError(
+            f"backup {bid} is a base backup (pg_basebackup) of a whole cluster; it cannot be "
+            "restored into a running server",
+            hint="`dbseal verify --level restore` recovers it in a throwaway server; restoring "
+            "it into a data directory is not supported yet (docs/postgresql.md)",
+        )
     if len(target.databases) > 1:
         raise UsageError("the --target URL names several databases", hint="name at most one")
     names = target_names(
