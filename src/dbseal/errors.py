@@ -496,7 +496,7 @@ class PhysicalNeedsLocalServer(UsageError):
     summary = "a physical backup must run on the database host (it reads the datadir itself)"
     hint = (
         "run dbseal on the database host (a local socket or 127.0.0.1) and send the backup to a "
-        "remote repository (s3://, https:// receiver); or use --method logical from here"
+        "remote repository (s3://, a dbseal+tls:// receiver); or use --method logical from here"
     )
 
 

@@ -195,3 +195,18 @@ def test_parallel_sandboxes_install_cleanly(
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         results = list(pool.map(install, range(6)))
     assert all("did not answer" in r or r == "started" for r in results), results
+
+
+def test_binlog_and_extra_option_lines(mariadb_binaries: tuple[str, str]) -> None:
+    with MariaDBSandbox(tls=False, binlog=True, my_cnf=["lock_wait_timeout=1234"]) as db:
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT @@log_bin, @@server_id, @@lock_wait_timeout")
+            assert cur.fetchone() == (1, 1, 1234)
+            cur.execute("SHOW BINARY LOGS")
+            assert cur.fetchall()
+        cnf = db.tmpdir / "my.cnf"
+        assert stat.S_IMODE(cnf.stat().st_mode) == 0o600
+    with MariaDBSandbox(tls=False) as db, db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@log_bin, @@lock_wait_timeout")  # the defaults are unchanged
+        assert cur.fetchone() == (0, 86400)
+        assert not (db.tmpdir / "my.cnf").exists()

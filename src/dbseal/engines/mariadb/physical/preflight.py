@@ -116,7 +116,7 @@ def check_local(target: MySQLTarget, datadir: str | None) -> None:
     server) whose datadir cannot be read here."""
     how = (
         "run dbseal on the database host (connect over its socket or 127.0.0.1) and send "
-        "the backup to a remote repository (s3://, https:// receiver), or use --method logical"
+        "the backup to a remote repository (s3://, a dbseal+tls:// receiver), or use --method logical"
     )
     if not is_local_host(target.host):
         raise PhysicalNeedsLocalServer(
