@@ -170,8 +170,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     rename = _rename_map(args.rename_db)
     only = frozenset(args.database) if args.database else None
     bid = repo.resolve(args.backup, args.source_name)
-    refuse_postgresql_backup(repo.manifest(bid), bid, args.target)
-    in_backup = set(repo.manifest(bid).get("databases") or [])
+    manifest = repo.manifest(bid)  # read once, as before: storage tests count the reads
+    refuse_postgresql_backup(manifest, bid, args.target)
+    in_backup = set(manifest.get("databases") or [])
     unknown = sorted((set(rename) | (only or set())) - in_backup)
     if unknown:
         raise UsageError(
