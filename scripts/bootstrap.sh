@@ -16,6 +16,10 @@ need promtool prometheus
 need systemd-analyze systemd
 need chromium chromium
 need pdfinfo poppler-utils
+need pg_dump postgresql-client
+# initdb/postgres live in /usr/lib/postgresql/N/bin (not on PATH) on Debian
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 \
+    || apt_pkgs+=(postgresql)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_pkgs+=(python3-venv); fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dbseal.demo_data import write_dump
 from dbseal.demo_pitr import pitr_demo
+from dbseal.demo_postgresql import pg_demo
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 OUT = Path("demo-out")
@@ -133,7 +134,8 @@ def main() -> None:
 
         physical_demo(server, OUT, run, step, ["--keyring", str(OUT / "keyring")], DEMO_ENV)
         lifecycle_and_report(server)
-    step("sandbox stopped and removed; everything the demo wrote is in demo-out/")
+    step("MariaDB sandbox stopped and removed; everything the demo wrote is in demo-out/")
+    pg_demo(OUT, run, step, private_file)  # the same job with PostgreSQL (demo_postgresql.py)
     check(escrow)
 
 

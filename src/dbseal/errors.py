@@ -65,6 +65,7 @@ it). The exit-code table in ``docs/errors.md`` is generated from this module
     |   +-- BinlogArchiveError (64)
     +-- DumpToolError (23)
     |   +-- ClientTooOld (24)
+    |   |   +-- PgClientTooOld (66)
     |   +-- BackupToolMismatch (52)
     +-- DumpFailed (25)
     +-- RestoreFailed (26)
@@ -711,6 +712,20 @@ class NoPitrBase(RepositoryError):
         "take a backup of the source while its binary logs are archived (`dbseal backup`, "
         "then `dbseal binlog archive`); backups taken without a shared snapshot record no "
         "coordinates"
+    )
+
+
+# -- the PostgreSQL engine (engines/postgresql/) ---------------------------------------------
+
+
+class PgClientTooOld(ClientTooOld):
+    """pg_dump refuses a server of a newer major version: said before anything starts."""
+
+    exit_code = 66
+    summary = "pg_dump is older than the PostgreSQL server's major version (it cannot dump it)"
+    hint = (
+        "install the client tools of the server's major version (postgresql-client-N) "
+        "or set DBSEAL_PG_BINDIR to their bin directory"
     )
 
 

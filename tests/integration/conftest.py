@@ -383,3 +383,39 @@ def tmp_files(root: Path) -> list[Path]:
 
 
 # -- moto's server (AWS KMS and S3 APIs on loopback): `moto_server` in tests/conftest.py ---------
+
+
+# -- PostgreSQL (tests/integration/test_pg_*.py): servers the suite starts itself ------------
+
+
+@pytest.fixture(scope="session")
+def pg_binaries() -> str:
+    """The directory of PostgreSQL's programs; skips (or fails under CI) without initdb."""
+    from dbseal.engines.postgresql.tools import tool
+    from dbseal.errors import DumpToolError
+
+    try:
+        tool("initdb")
+        return tool("postgres")
+    except DumpToolError as e:
+        if _in_ci():
+            pytest.fail(f"{e.message} (CI is set, so the CI script should have installed them)")
+        pytest.skip(f"{e.message}; install postgresql to run the PostgreSQL integration tests")
+
+
+@pytest.fixture(scope="session")
+def postgres(pg_binaries: str) -> Iterator[Any]:
+    """One throwaway PostgreSQL server (TLS on, SCRAM passwords) for the whole test session."""
+    from dbseal.engines.postgresql.sandbox import PostgresSandbox
+
+    with PostgresSandbox(tls=True) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def postgres_restore(pg_binaries: str) -> Iterator[Any]:
+    """A second throwaway PostgreSQL server to restore into."""
+    from dbseal.engines.postgresql.sandbox import PostgresSandbox
+
+    with PostgresSandbox() as sandbox:
+        yield sandbox

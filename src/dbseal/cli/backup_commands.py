@@ -12,6 +12,8 @@ from dbseal.catalog.repository import Repository
 from dbseal.cli.config import apply_config
 from dbseal.cli.keyargs import PASSPHRASE_ENV, identities_from_args, open_keyring, parse_recipient
 from dbseal.cli.output import make_reporter
+from dbseal.cli.pg_args import pg_options
+from dbseal.cli.pg_commands import cmd_pg_restore, is_pg_url, refuse_postgresql_backup
 from dbseal.cli.physical_commands import backup_method, physical_source
 from dbseal.cli.repoopen import open_repo
 from dbseal.cli.runlock_args import run_lock
@@ -98,6 +100,7 @@ def _backup(args: argparse.Namespace) -> int:
         "accounts": _accounts_choice(args.accounts),
         "exclude_databases": tuple(args.exclude_database or ()),
         "exclude_tables": tuple(args.exclude_table or ()),
+        **pg_options(args, args.source),  # PostgreSQL's own fields (none for MariaDB)
     }
     engine = engine_for_url(args.source)
     method = backup_method(args)
@@ -159,6 +162,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from dbseal.engines.mariadb.target_databases import MysqlTargetDatabases
 
     apply_config(args, None)
+    if is_pg_url(args.target):  # the PostgreSQL engine's restore (cli/pg_commands.py)
+        return cmd_pg_restore(args)
     if not 1 <= args.jobs <= MAX_JOBS:
         raise UsageError(f"--jobs must be between 1 and {MAX_JOBS}", hint="the default is 2")
     repo = open_repo(args.repo, args)
@@ -171,7 +176,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     rename = _rename_map(args.rename_db)
     only = frozenset(args.database) if args.database else None
     bid = repo.resolve(args.backup, args.source_name)
-    in_backup = set(repo.manifest(bid).get("databases") or [])
+    manifest = repo.manifest(bid)  # read once, as before: storage tests count the reads
+    refuse_postgresql_backup(manifest, bid, args.target)
+    in_backup = set(manifest.get("databases") or [])
     unknown = sorted((set(rename) | (only or set())) - in_backup)
     if unknown:
         raise UsageError(

@@ -57,6 +57,7 @@ SOURCE_KEYS = {
     "accounts": "accounts",
     "exclude_databases": "exclude_database",
     "exclude_tables": "exclude_table",
+    "postgresql": "pg_source",
     "method": "method",
     "scratch_dir": "scratch_dir",
     "no_key_material": "no_key_material",

@@ -24,6 +24,7 @@ from dbseal.cli.check_args import add_check_command
 from dbseal.cli.events_args import add_event_options, observed
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
+from dbseal.cli.pg_args import add_pg_backup_options
 from dbseal.cli.physical_args import add_physical_options
 from dbseal.cli.physrestore_args import add_datadir_options
 from dbseal.cli.report_args import register_report
@@ -336,6 +337,7 @@ def _repo_commands(sub: Any) -> None:
     _repo_opts(p)
     p.add_argument("--source", metavar="mysql://USER@HOST[:PORT][/DB,...]")
     add_mysql_options(p, "", "source")
+    add_pg_backup_options(p)
     p.add_argument(
         "-r",
         "--recipient",

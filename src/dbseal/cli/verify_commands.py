@@ -59,12 +59,31 @@ def _logical_check(args: argparse.Namespace) -> Any:
     if args.scratch:
         from dbseal.engines.mariadb.verify_restore import scratch_check
 
+        if str(args.scratch).startswith(("postgresql://", "postgres://")):
+            raise UsageError(
+                "--scratch takes a MariaDB server; PostgreSQL backups are verified in a "
+                "throwaway server dbseal starts itself",
+                hint="drop --scratch (PostgreSQL's initdb and postgres must be installed)",
+            )
+
         target = target_from_args(args, args.scratch, "scratch-")
         src = secret_source(args, "scratch-password")
         return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
     from dbseal.engines.mariadb.verify_restore import throwaway_check
 
-    return throwaway_check
+    return _by_engine(throwaway_check)
+
+
+def _by_engine(mariadb_check: Any) -> Any:
+    """The throwaway-server check of the backup's own engine (PostgreSQL or MariaDB)."""
+
+    def check(repo: Any, bid: str, identities: Any, manifest: Any, reporter: Any) -> Any:
+        from dbseal.engines.postgresql.restore_run import is_postgresql, throwaway_check
+
+        chosen = throwaway_check if is_postgresql(manifest) else mariadb_check
+        return chosen(repo, bid, identities, manifest, reporter)
+
+    return check
 
 
 def _human(v: Verification) -> str:

@@ -14,6 +14,7 @@ from dbseal.config import SSL_MODES
 from dbseal.config.schema_check import CheckConfig, is_check_table
 from dbseal.config.schema_events import HooksConfig, LogConfig, PingConfig, tables_at
 from dbseal.config.schema_physical import METHOD_HELP, SCRATCH_HELP, BackupMethod
+from dbseal.config.schema_postgresql import PostgresSourceConfig
 from dbseal.config.schema_state import StateConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -106,6 +107,9 @@ class SourceConfig(BaseModel):
     ping: PingConfig | None = Field(
         None, description="a table [sources.NAME.ping] (replaces [ping] for NAME)"
     )
+    postgresql: PostgresSourceConfig | None = Field(
+        None, description="a table [sources.NAME.postgresql] (PostgreSQL dump options)"
+    )
     method: BackupMethod | None = Field(None, description=METHOD_HELP)
     scratch_dir: str | None = Field(None, description=SCRATCH_HELP)
     no_key_material: bool | None = Field(
@@ -154,6 +158,8 @@ def fields_at(keypath: tuple[str, ...]) -> dict[str, str]:
         model = FileConfig
     elif len(keypath) == 2 and keypath[0] == "sources":
         model = SourceConfig
+    elif len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "postgresql":
+        model = PostgresSourceConfig
     elif keypath == ("retention",) or (
         len(keypath) == 3 and keypath[0] == "sources" and keypath[2] == "retention"
     ):

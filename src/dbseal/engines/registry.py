@@ -13,8 +13,16 @@ import importlib
 from dbseal.engines.base import Engine
 from dbseal.errors import UsageError
 
-_ENGINES = {"mariadb": "dbseal.engines.mariadb.engine"}
-_SCHEMES = {"mysql": "mariadb", "mariadb": "mariadb"}
+_ENGINES = {
+    "mariadb": "dbseal.engines.mariadb.engine",
+    "postgresql": "dbseal.engines.postgresql.engine",
+}
+_SCHEMES = {
+    "mysql": "mariadb",
+    "mariadb": "mariadb",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+}
 DEFAULT_ENGINE = "mariadb"  # parses (and refuses) URLs of an unknown scheme
 
 
