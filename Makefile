@@ -19,7 +19,7 @@ typecheck: bootstrap
 	$(BIN)/mypy
 
 test: bootstrap lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 bench: bootstrap
 	$(BIN)/python bench/seal_bench.py --out docs/benchmarks.md
