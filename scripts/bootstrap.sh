@@ -12,6 +12,7 @@ need mariadbd mariadb-server
 need mariadb mariadb-client
 need mariadb-dump mariadb-client
 need mariadb-backup mariadb-backup
+need mydumper mydumper
 need promtool prometheus
 need systemd-analyze systemd
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_pkgs+=(python3-venv); fi

@@ -52,9 +52,9 @@ def _restore_check(args: argparse.Namespace) -> Any:
         target = target_from_args(args, args.scratch, "scratch-")
         src = secret_source(args, "scratch-password")
         return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
-    from dbseal.engines.mariadb.verify_restore import throwaway_check
+    from dbseal.engines.mariadb.verify_restore import ThrowawayCheck
 
-    return throwaway_check
+    return ThrowawayCheck()
 
 
 def _human(v: Verification) -> str:

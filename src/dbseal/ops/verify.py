@@ -193,6 +193,9 @@ def verify_backup(
         check_integrity_level(repo, bid, lambda n: reporter.event("progress", bytes=n))
         if level == "integrity":
             v.notes.append(NOT_AUTHENTICATED)
+        prepare = getattr(restore_check, "prepare", None) if level == "restore" else None
+        if prepare is not None:
+            prepare(bid, manifest)  # e.g. a throwaway server starting during the decrypt pass
         if level in ("decrypt", "restore"):
             key = _unlock(repo, bid, identities)
             _decrypt_level(repo, bid, identities, reporter)
@@ -216,6 +219,9 @@ def verify_backup(
         if not v.problems:
             v.problems = [" | ".join(exc.message.splitlines())]
     finally:
+        release = getattr(restore_check, "release", None)
+        if release is not None:
+            release(bid)
         reporter.event("restore.end", id=bid)
     v.duration_s = round(time.monotonic() - t0, 3)
     if v.result != "error":
