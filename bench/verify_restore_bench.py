@@ -115,7 +115,9 @@ def bench(args: argparse.Namespace, work: Path) -> str:
         found = re.search(r"age1[0-9a-z]+", out)
         assert found, out
         repo = work / "repo"
-        subprocess.run([dbseal, "init", str(repo), "-r", found.group()], check=True)
+        subprocess.run(
+            [dbseal, "init", str(repo), "-r", found.group()], check=True, capture_output=True
+        )
         url = f"mysql://root@localhost/{DB}"
         subprocess.run(
             [dbseal, "backup", "--repo", str(repo), "--source", url, "--socket",

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Where dbseal's own CPU goes during a logical backup: py-spy samples, grouped (issue 16).
+
+Loads gen_sql.py rows into a sandbox, then runs ``dbseal backup`` under ``py-spy record
+--native`` (all threads, idle ones excluded) and groups the samples by the innermost
+frame that names a known cost: the table digest (SHA-256 over the dump), SQL-stream
+parsing, zstd, AES-GCM/age encryption, pipe reads and writes, everything else. It also
+measures the peer on the same dump stream: ``zstd -1 -T2 | age -r KEY`` (CPU seconds of
+both), and dbseal's own CPU (its process only, not mariadb-dump's: user + system from
+``/proc/PID/stat``, polled while a second, unprofiled backup runs).
+
+Usage (py-spy: ``.venv/bin/pip install py-spy``)::
+
+    .venv/bin/python bench/backup_profile.py [--size 200M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from backup_bench import DB, Server, _private, load_data  # bench/ on sys.path
+from gen_sql import parse_size
+
+from dbseal.engines.mariadb.sandbox import MariaDBSandbox
+
+# first matching rule wins, looked for from the innermost frame outwards
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(rx))
+    for name, rx in (
+        ("table digest (SHA-256)", r"sha256|SHA256|hashlib|tabledigest.*update|_hashlib"),
+        ("zstd compression", r"ZSTD_|zstd|compress"),
+        ("encryption (AES-GCM / ChaCha)", r"aes|AES|gcm|chacha|encrypt|seal_chunk|cryptography"),
+        ("SQL-stream parsing (table digests)", r"tabledigest|insert_head|statement|splitter"),
+        ("pipe reads/writes, copies", r"read|write|memcpy|memmove|join|bytes"),
+    )
+)
+
+
+def categorize(stack: str) -> str:
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        for name, rx in RULES:
+            if rx.search(frame):
+                return name
+    return "other (Python interpreter, startup, events)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="200M")
+    ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    args = ap.parse_args(argv)
+    dbseal = str(Path(sys.executable).parent / "dbseal")
+    pyspy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    work = Path(tempfile.mkdtemp(prefix="backup-profile-"))
+    sb = MariaDBSandbox(tls=False, parent_dir=work, extra_args=["--innodb-buffer-pool-size=1G"])
+    sb.start()
+    try:
+        server = Server(sb)
+        cnf = _private(
+            work / "c.cnf",
+            f'[client]\nuser=root\npassword="{sb.root_password}"\nsocket="{sb.socket_path}"\n',
+        )
+        pw = _private(work / "pw", sb.root_password + "\n")
+        load_data(server, cnf, parse_size(args.size))
+        ident = work / "key.txt"
+        out = subprocess.run([dbseal, "keygen", "-o", str(ident)], capture_output=True, text=True)
+        key = re.search(r"age1[0-9a-z]+", out.stdout)
+        assert key
+        repo = work / "repo"
+        subprocess.run(
+            [dbseal, "init", str(repo), "-r", key.group()], check=True, capture_output=True
+        )
+        backup = [dbseal, "backup", "--repo", str(repo), "--source",
+                  f"mysql://root@localhost/{DB}", "--socket", str(sb.socket_path),
+                  "--password-file", str(pw), "--ssl-mode", "disabled"]  # fmt: skip
+        # dbseal's own CPU: run it directly (its children: mariadb-dump, counted apart)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(backup, stdout=subprocess.DEVNULL)
+        own = 0.0  # dbseal's process alone (utime + stime), polled until it exits
+        while proc.poll() is None:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            except (OSError, IndexError):
+                pass
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        print(f"dbseal backup: {wall:.1f} s wall, own CPU {own:.2f} s", file=sys.stderr)
+        raw = work / "prof.txt"
+        subprocess.run(
+            [pyspy, "record", "--native", "-r", str(args.rate), "-f", "raw", "-o", str(raw),
+             "--", *backup],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        counts: collections.Counter[str] = collections.Counter()
+        for line in raw.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            if stack and n.isdigit():
+                counts[categorize(stack)] += int(n)
+        # the peer on the same dump stream
+        dump = work / "dump.sql"
+        with dump.open("wb") as f:
+            subprocess.run(
+                ["mariadb-dump", f"--defaults-file={cnf}", "--single-transaction", DB],
+                stdout=f,
+                check=True,
+            )
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(
+            f"zstd -1 -T2 -c {dump} | age -r {key.group()} > /dev/null", shell=True, check=True
+        )
+        pwall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peer = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    finally:
+        sb.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    total = sum(counts.values()) or 1
+    print(f"| part of dbseal's own CPU ({args.size} generated) | share |")
+    print("|---|---:|")
+    for name, n in counts.most_common():
+        print(f"| {name} | {100 * n / total:.0f}% |")
+    print(f"\ndbseal backup wall {wall:.1f} s, dbseal's own CPU {own:.1f} s (mariadb-dump apart);")
+    print(f"peer zstd -1 -T2 | age on the dump file: wall {pwall:.1f} s, CPU {peer:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
