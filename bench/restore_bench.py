@@ -30,6 +30,7 @@ import datetime
 import os
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -268,9 +269,9 @@ def render(
         )
     lines += ["", "Commands (`$CNF`, `$REPO`, ... are the bench's files):", "", "```"]
     for m in measures:
-        cmd = " ".join(m.argv) + (" < dump.sql" if m.stdin else "")
+        cmd = shlex.join(m.argv) + (" < dump.sql" if m.stdin else "")
         cmd = cmd.replace(str(work) + "/", "$").replace(dbseal, "dbseal")
-        cmd = cmd.replace(sys.executable, "python").replace(KEYS_INLINE, repr(KEYS_INLINE))
+        cmd = cmd.replace(sys.executable, "python")
         cmd = re.sub(r"\$[\w./-]*mariadbd\.sock", "$SOCKET", cmd)
         for a, b in (("$client.cnf", "$CNF"), ("$repo", "$REPO"), ("$key.txt", "$IDENTITY"),
                      ("$db.pass", "$PWFILE"), ("$mydumper", "$MYDUMPER_DIR")):  # fmt: skip

@@ -30,6 +30,7 @@ import datetime
 import os
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -201,7 +202,7 @@ def render(
     lines += ["", "Commands (`$REPO`, `$IDENTITY`, `$SOCKET`, `$PWFILE` are the bench's):", ""]
     lines.append("```")
     for m in measures:
-        cmd = " ".join(m.argv).replace(str(work) + "/", "$")
+        cmd = shlex.join(m.argv).replace(str(work) + "/", "$")
         cmd = cmd.replace(dbseal, "dbseal").replace(sys.executable, "python")
         cmd = re.sub(r"\$[\w./-]*mariadbd\.sock", "$SOCKET", cmd)
         cmd = cmd.replace("$repo", "$REPO").replace("$key.txt", "$IDENTITY")
