@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.bench_args import add_bench_command
 from dbseal.cli.check_args import add_check_command
 from dbseal.cli.forget_args import add_forget_options
 from dbseal.cli.output import print_error, quiet_stdout, wants_json
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _key_lifecycle(ksub, sub)
     _server_commands(sub)
     add_check_command(sub, _lazy)
+    add_bench_command(sub, _lazy)
     add_output_options(parser)
     return parser
 
