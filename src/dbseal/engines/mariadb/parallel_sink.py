@@ -12,6 +12,11 @@ splits the dump with :class:`DumpSplitter`:
   :meth:`MysqlClientSink.sync`); and lane 0 goes on only once every lane has executed
   them, so a trigger, a view or ``ENABLE KEYS`` after the rows sees all of them.
 
+With ``defer_keys`` (the default) an InnoDB table's secondary keys and foreign keys are
+cut out of its ``CREATE TABLE`` (:mod:`~dbseal.engines.mariadb.deferred_keys`) and added by
+one ``ALTER TABLE`` once its rows are in, on a lane other than 0, so that the index build
+overlaps the next table's load; :meth:`ParallelClientSink.close` returns after it.
+
 The other lanes first get the dump's opening session settings (character set, time zone,
 ``SQL_MODE``, ``FOREIGN_KEY_CHECKS=0``, ``UNIQUE_CHECKS=0``), the current ``USE`` and
 the current ``system_versioning_insert_history`` (``--dump-history`` sets it around the
@@ -335,23 +340,26 @@ class ParallelClientSink:
         self._table = None
 
     def _add_keys(self) -> None:
-        """The deferred ALTER TABLE, on lane 0 after every row of its table."""
-        if self._alter is not None:
-            self._lanes[0].send(self._alter[1])
-            self._alter = None
+        """The deferred ALTER TABLE, after every row of its table.
+
+        It goes to the least busy lane other than 0, so the index build overlaps the next
+        table's load (lane 0 goes on with its CREATE TABLE); every lane has finished it
+        before :meth:`close` returns.
+        """
+        if self._alter is None:
+            return
+        (db, _table), alter = self._alter
+        self._alter = None
+        lane = min(self._lanes[1:], key=lambda ln: ln.queued)
+        self._prime(lane, db)
+        lane.send(alter)
 
     def _deal(self, piece: Piece) -> None:
         # the least queued; among equals (idle lanes) the next in turn, so all lanes share
         self._turn = (self._turn + 1) % len(self._lanes)
         order = self._lanes[self._turn :] + self._lanes[: self._turn]
         lane = min(order, key=lambda ln: ln.queued)
-        if not lane.primed:
-            lane.send(self._split.preamble)
-            lane.primed = True
-        db = piece.rows[0] if piece.rows else ""
-        if lane.index != 0 and lane.database != db:
-            lane.send(f"USE `{db.replace('`', '``')}`;\n".encode())
-            lane.database = db
+        self._prime(lane, piece.rows[0] if piece.rows else "")
         if lane.index != 0 and lane.history != self._split.history:
             flag = b"1" if self._split.history else b"0"
             lane.send(
@@ -361,6 +369,15 @@ class ParallelClientSink:
         lane.send(piece.data)
         if lane.index != 0:
             self._spread.add(lane.index)
+
+    def _prime(self, lane: _Lane, db: str) -> None:
+        """The dump's session settings and ``USE`` on a lane other than 0, once."""
+        if not lane.primed:
+            lane.send(self._split.preamble)
+            lane.primed = True
+        if lane.index != 0 and lane.database != db:
+            lane.send(f"USE `{db.replace('`', '``')}`;\n".encode())
+            lane.database = db
 
     def _barrier(self) -> None:
         """Lane 0 waits for every row statement dealt to the other lanes."""
