@@ -23,7 +23,7 @@ test: bootstrap lint typecheck
 
 # Every benchmark, one after the other, each rewriting its own block of docs/benchmarks.md.
 BENCHES = seal_bench verify_bench rewrap_bench remote_bench backup_bench restore_bench \
-	verify_restore_bench
+	verify_restore_bench backup_profile
 bench: bootstrap
 	@for b in $(BENCHES); do \
 		echo "== bench/$$b.py --out docs/benchmarks.md" >&2; \

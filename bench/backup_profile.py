@@ -11,13 +11,14 @@ both), and dbseal's own CPU (its process only, not mariadb-dump's: user + system
 
 Usage (py-spy: ``.venv/bin/pip install py-spy``)::
 
-    .venv/bin/python bench/backup_profile.py [--size 200M]
+    .venv/bin/python bench/backup_profile.py [--size 200M] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import datetime
 import os
 import re
 import resource
@@ -29,13 +30,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from backup_bench import DB, Server, _private, load_data  # bench/ on sys.path
+from backup_bench import DB, Server, _block, _private, load_data  # bench/ on sys.path
 from gen_sql import parse_size
+from seal_bench import busy
 
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 # first matching rule wins, looked for from the innermost frame outwards
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+START, END = "<!-- backup-profile:start -->", "<!-- backup-profile:end -->"
 RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(rx))
     for name, rx in (
@@ -130,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="200M")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    ap.add_argument("--out", type=Path, help="update this Markdown file (else print)")
     args = ap.parse_args(argv)
+    before = busy()
     dbseal = str(Path(sys.executable).parent / "dbseal")
     pyspy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     work = Path(tempfile.mkdtemp(prefix="backup-profile-"))
@@ -204,18 +209,41 @@ def main(argv: list[str] | None = None) -> int:
         sb.stop()
         shutil.rmtree(work, ignore_errors=True)
     total = sum(counts.values()) or 1
-    print(f"| each part alone, in this process, on the {len_mb:.0f} MB dump | CPU s |")
-    print("|---|---:|")
-    for name, cpu in parts.items():
-        print(f"| {name} | {cpu:.2f} |")
-    print(f"| sum of the parts | {sum(parts.values()):.2f} |")
-    print()
-    print("| py-spy samples of the backup (wall-clock, busy threads; informative) | share |")
-    print("|---|---:|")
-    for name, n in counts.most_common():
-        print(f"| {name} | {100 * n / total:.0f}% |")
-    print(f"\ndbseal backup wall {wall:.1f} s, dbseal's own CPU {own:.1f} s (mariadb-dump apart);")
-    print(f"peer zstd -1 -T2 | age on the dump file: wall {pwall:.1f} s, CPU {peer:.1f} s")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        START,
+        "## Backup: dbseal's own CPU, part by part (issue 16)",
+        "",
+        f"Run on {now} by `bench/backup_profile.py --size {args.size}`; {os.cpu_count()} "
+        f"cores; machine activity before the run: {before}. dbseal's own CPU is its process "
+        "alone (user + system from /proc, mariadb-dump not counted); the parts are each "
+        "stage run alone in one process over the same dump, in 1 MiB blocks.",
+        "",
+        f"| each part alone, on the {len_mb:.0f} MB dump | CPU s |",
+        "|---|---:|",
+        *(f"| {name} | {cpu:.2f} |" for name, cpu in parts.items()),
+        f"| sum of the parts | {sum(parts.values()):.2f} |",
+        f"| **dbseal backup, its own process** (wall {wall:.1f} s) | **{own:.2f}** |",
+        f"| peer: `zstd -1 -T2 \\| age` on the dump file (wall {pwall:.1f} s) | {peer:.2f} |",
+        f"| ratio dbseal / peer (target <= 1.2x) | {own / peer if peer else 0:.2f}x |",
+        "",
+        "| py-spy samples of the backup (wall-clock, busy threads; informative) | share |",
+        "|---|---:|",
+        *(f"| {name} | {100 * n / total:.0f}% |" for name, n in counts.most_common()),
+        END,
+    ]
+    section = "\n".join(out)
+    if args.out:
+        text = args.out.read_text()
+        span = _block(text, START, END)
+        text = (
+            text[: span[0]] + section + text[span[1] :]
+            if span
+            else text.rstrip("\n") + "\n\n" + section + "\n"
+        )
+        args.out.write_text(text)
+    else:
+        print(section)
     return 0
 
 
