@@ -30,6 +30,12 @@ def _sample(args: argparse.Namespace) -> tuple[bytes, str]:
         from dbseal.cli.targets import target_from_args
         from dbseal.engines.registry import engine_for_url
 
+        if getattr(args, "password_secret", None):
+            raise UsageError(
+                "dbseal bench opens no repository, so --password-secret cannot be read",
+                hint="give the password with --password-file, --password-fd or "
+                "--password-command",
+            )
         target = target_from_args(args, text, "")
         engine = engine_for_url(text)
         source = engine.backup_source("logical", target, _password(args, "", None), {})
