@@ -33,8 +33,7 @@ def _sample(args: argparse.Namespace) -> tuple[bytes, str]:
         if getattr(args, "password_secret", None):
             raise UsageError(
                 "dbseal bench opens no repository, so --password-secret cannot be read",
-                hint="give the password with --password-file, --password-fd or "
-                "--password-command",
+                hint="give the password with --password-file, --password-fd or --password-command",
             )
         target = target_from_args(args, text, "")
         engine = engine_for_url(text)
