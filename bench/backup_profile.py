@@ -9,7 +9,7 @@ measures the peer on the same dump stream: ``zstd -1 -T2 | age -r KEY`` (CPU sec
 both), and dbseal's own CPU (its process only, not mariadb-dump's: user + system from
 ``/proc/PID/stat``, polled while a second, unprofiled backup runs).
 
-Usage (py-spy: ``.venv/bin/pip install py-spy``)::
+Usage (py-spy: ``.venv/bin/pip install -e ".[bench]"``)::
 
     .venv/bin/python bench/backup_profile.py [--size 200M] [--out docs/benchmarks.md]
 """
