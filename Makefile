@@ -21,8 +21,14 @@ typecheck: bootstrap
 test: bootstrap lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
+# Every benchmark, one after the other, each rewriting its own block of docs/benchmarks.md.
+BENCHES = seal_bench verify_bench rewrap_bench remote_bench backup_bench restore_bench \
+	verify_restore_bench backup_profile
 bench: bootstrap
-	$(BIN)/python bench/seal_bench.py --out docs/benchmarks.md
+	@for b in $(BENCHES); do \
+		echo "== bench/$$b.py --out docs/benchmarks.md" >&2; \
+		$(BIN)/python bench/$$b.py --out docs/benchmarks.md || exit 1; \
+	done
 
 docs-errors: bootstrap
 	$(BIN)/python scripts/update_errors_doc.py

@@ -12,6 +12,7 @@ need mariadbd mariadb-server
 need mariadb mariadb-client
 need mariadb-dump mariadb-client
 need mariadb-backup mariadb-backup
+need mydumper mydumper
 need promtool prometheus
 need systemd-analyze systemd
 need chromium chromium

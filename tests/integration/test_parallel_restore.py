@@ -9,6 +9,7 @@ import pytest
 
 from conftest import full_dump, root_password, tls_target
 from dbseal.engines.mariadb import RenameFilter, compare_objects, connect, schema_objects
+from dbseal.engines.mariadb.deferred_keys import defer_keys
 from dbseal.engines.mariadb.parallel_sink import ParallelClientSink
 from dbseal.engines.mariadb.redump import redump_digests
 from dbseal.engines.mariadb.sandbox import MariaDBSandbox
@@ -118,3 +119,62 @@ def test_an_error_on_another_lane_stops_the_restore(
     for pid in pids:  # no client is left running
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_keys_added_after_the_rows_give_back_the_same_tables(
+    mariadb: MariaDBSandbox, mariadb_restore: MariaDBSandbox, scratch_dbs: list[str]
+) -> None:
+    """Secondary keys and foreign keys are built after the load: SHOW CREATE TABLE, the rows
+    and the constraints afterwards are the source's."""
+    a = f"dbseal_pk_{uuid.uuid4().hex[:8]}"
+    scratch_dbs += [a, f"{a}_new"]
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET autocommit = 1")
+        cur.execute(f"CREATE DATABASE `{a}`")
+        cur.execute(f"USE `{a}`")
+        cur.execute(
+            "CREATE TABLE parents (id INT PRIMARY KEY, code CHAR(8) NOT NULL, city VARCHAR(20),"
+            " UNIQUE KEY uq_code (code), KEY k_city (city, id)) ENGINE=InnoDB"
+        )
+        cur.execute(
+            "CREATE TABLE kids (id INT NOT NULL AUTO_INCREMENT, parent INT NOT NULL,"
+            " note VARCHAR(300), PRIMARY KEY (id), KEY k_parent (parent), KEY k_note (note(20)),"
+            " CONSTRAINT fk_parent FOREIGN KEY (parent) REFERENCES parents (id)"
+            " ON DELETE CASCADE) ENGINE=InnoDB"
+        )
+        cur.execute("INSERT INTO parents SELECT seq, LPAD(seq, 8, '0'), "
+                    "ELT(1 + seq % 3, 'Oslo', 'Lyon', NULL) FROM seq_1_to_20000")  # fmt: skip
+        cur.execute("INSERT INTO kids (parent, note) SELECT 1 + seq % 20000, "
+                    "REPEAT(MD5(seq), 8) FROM seq_1_to_30000")  # fmt: skip
+    data, result = full_dump(mariadb, a)
+    assert data.count(b"INSERT INTO `kids` VALUES") >= 3
+    for table in (b"parents", b"kids"):  # both take the deferred path
+        start = data.index(b"CREATE TABLE `" + table + b"`")
+        stmt = data[start : data.index(b";\n", start) + 2]
+        assert defer_keys(stmt) is not None, stmt
+    restore(mariadb_restore, data, {a: f"{a}_new"}, 2)
+
+    def creates(server: MariaDBSandbox, db: str) -> list[str]:
+        with server.connect() as conn, conn.cursor() as cur:
+            out = []
+            for t in ("parents", "kids"):
+                cur.execute(f"SHOW CREATE TABLE `{db}`.`{t}`")
+                row = cur.fetchone()
+                assert row is not None
+                out.append(str(row[1]))
+            return out
+
+    assert creates(mariadb_restore, f"{a}_new") == creates(mariadb, a)
+    restored = redump_digests(
+        tls_target(mariadb_restore), root_password(mariadb_restore), [a], {a: f"{a}_new"}
+    )
+    assert restored.digests == {(t.database, t.table): t.checksum for t in result.tables}
+    with mariadb_restore.connect(f"{a}_new") as conn, conn.cursor() as cur:
+        cur.execute("SET autocommit = 1")
+        with pytest.raises(Exception, match="foreign key constraint fails"):
+            cur.execute("INSERT INTO kids (parent, note) VALUES (999999, 'orphan')")
+        with pytest.raises(Exception, match="Duplicate entry '00000001'"):
+            cur.execute("INSERT INTO parents VALUES (999999, '00000001', NULL)")
+        cur.execute("DELETE FROM parents WHERE id = 1")  # ON DELETE CASCADE kept
+        cur.execute("SELECT COUNT(*) FROM kids WHERE parent = 1")
+        assert cur.fetchone() == (0,)

@@ -15,6 +15,7 @@ from dbseal.cli.args import (
     add_output_options,
     add_secret_options,
 )
+from dbseal.cli.bench_args import add_bench_command
 from dbseal.cli.binlog_args import (
     add_pitr_restore_options,
     add_pitr_verify_options,
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_commands(sub)
     add_check_command(sub, _lazy)
     register_report(sub, _lazy("report_commands", "cmd_report"), _repo_opts)
+    add_bench_command(sub, _lazy)
     add_event_options(parser)
     add_output_options(parser)
     return parser

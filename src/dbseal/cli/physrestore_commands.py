@@ -116,15 +116,16 @@ def cmd_restore_datadir(args: argparse.Namespace) -> int:
 def by_method(logical: Any) -> Any:
     """A verify restore check: ``logical`` for logical backups, the physical check (a
     restored datadir and a throwaway mariadbd on it) for physical ones."""
+    from dbseal.ops.verify import RoutedCheck
 
-    def check(repo: Any, bid: str, identities: Any, manifest: Any, reporter: Any) -> Any:
+    def choose(manifest: Any) -> Any:
         if str(manifest.get("method") or "logical") == "physical":
             from dbseal.engines.mariadb.verify_physical import physical_check
 
-            return physical_check(repo, bid, identities, manifest, reporter)
-        return logical(repo, bid, identities, manifest, reporter)
+            return physical_check
+        return logical
 
-    return check
+    return RoutedCheck(choose)
 
 
 def summary(result: dict[str, Any]) -> str:

@@ -69,21 +69,21 @@ def _logical_check(args: argparse.Namespace) -> Any:
         target = target_from_args(args, args.scratch, "scratch-")
         src = secret_source(args, "scratch-password")
         return scratch_check(target, src.get("scratch server password") if src.is_given() else None)
-    from dbseal.engines.mariadb.verify_restore import throwaway_check
+    from dbseal.engines.mariadb.verify_restore import ThrowawayCheck
 
-    return _by_engine(throwaway_check)
+    return _by_engine(ThrowawayCheck())
 
 
 def _by_engine(mariadb_check: Any) -> Any:
     """The throwaway-server check of the backup's own engine (PostgreSQL or MariaDB)."""
+    from dbseal.ops.verify import RoutedCheck
 
-    def check(repo: Any, bid: str, identities: Any, manifest: Any, reporter: Any) -> Any:
+    def choose(manifest: Any) -> Any:
         from dbseal.engines.postgresql.restore_run import is_postgresql, throwaway_check
 
-        chosen = throwaway_check if is_postgresql(manifest) else mariadb_check
-        return chosen(repo, bid, identities, manifest, reporter)
+        return throwaway_check if is_postgresql(manifest) else mariadb_check
 
-    return check
+    return RoutedCheck(choose)
 
 
 def _human(v: Verification) -> str:

@@ -193,6 +193,9 @@ def verify_backup(
         check_integrity_level(repo, bid, lambda n: reporter.event("progress", bytes=n))
         if level == "integrity":
             v.notes.append(NOT_AUTHENTICATED)
+        prepare = getattr(restore_check, "prepare", None) if level == "restore" else None
+        if prepare is not None:
+            prepare(bid, manifest)  # e.g. a throwaway server starting during the decrypt pass
         if level in ("decrypt", "restore"):
             key = _unlock(repo, bid, identities)
             _decrypt_level(repo, bid, identities, reporter)
@@ -216,6 +219,9 @@ def verify_backup(
         if not v.problems:
             v.problems = [" | ".join(exc.message.splitlines())]
     finally:
+        release = getattr(restore_check, "release", None)
+        if release is not None:
+            release(bid)
         reporter.event("restore.end", id=bid)
     v.duration_s = round(time.monotonic() - t0, 3)
     if v.result != "error":
@@ -296,3 +302,37 @@ def sandbox_error(exc: SandboxError) -> CheckNotRun:
     return CheckNotRun(
         f"the throwaway MariaDB server could not be run: {exc.message}", hint=exc.hint
     )
+
+
+class RoutedCheck:
+    """A restore check that hands each backup to the check ``choose(manifest)`` returns
+    (per engine, per method), passing the optional ``prepare``/``release`` hooks through
+    so a chosen check can still start its throwaway server during the decrypt pass."""
+
+    def __init__(self, choose: Callable[[dict[str, Any]], Any]) -> None:
+        self._choose = choose
+        self._prepared: dict[str, Any] = {}
+
+    def prepare(self, bid: str, manifest: dict[str, Any]) -> None:
+        chosen = self._choose(manifest)
+        hook = getattr(chosen, "prepare", None)
+        if hook is not None:
+            self._prepared[bid] = chosen
+            hook(bid, manifest)
+
+    def release(self, bid: str) -> None:
+        chosen = self._prepared.pop(bid, None)
+        hook = getattr(chosen, "release", None)
+        if hook is not None:
+            hook(bid)
+
+    def __call__(
+        self,
+        repo: Repository,
+        bid: str,
+        identities: Sequence[Identity],
+        manifest: dict[str, Any],
+        reporter: Reporter,
+    ) -> Any:
+        chosen = self._prepared.get(bid) or self._choose(manifest)
+        return chosen(repo, bid, identities, manifest, reporter)

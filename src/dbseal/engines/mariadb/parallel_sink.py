@@ -12,6 +12,11 @@ splits the dump with :class:`DumpSplitter`:
   :meth:`MysqlClientSink.sync`); and lane 0 goes on only once every lane has executed
   them, so a trigger, a view or ``ENABLE KEYS`` after the rows sees all of them.
 
+With ``defer_keys`` (the default) an InnoDB table's secondary keys and foreign keys are
+cut out of its ``CREATE TABLE`` (:mod:`~dbseal.engines.mariadb.deferred_keys`) and added by
+one ``ALTER TABLE`` once its rows are in, on a lane other than 0, so that the index build
+overlaps the next table's load; :meth:`ParallelClientSink.close` returns after it.
+
 The other lanes first get the dump's opening session settings (character set, time zone,
 ``SQL_MODE``, ``FOREIGN_KEY_CHECKS=0``, ``UNIQUE_CHECKS=0``), the current ``USE`` and
 the current ``system_versioning_insert_history`` (``--dump-history`` sets it around the
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 
 from dbseal.crypto.secret import Secret
 from dbseal.engines.mariadb.connect import connect
+from dbseal.engines.mariadb.deferred_keys import defer_keys
 from dbseal.engines.mariadb.mysql_sink import MysqlClientSink, SinkResult
 from dbseal.engines.mariadb.mysql_url import MySQLTarget
 from dbseal.engines.mariadb.rename import RenameFilter
@@ -45,6 +51,9 @@ _LOCKS = (b"\nLOCK TABLES ", b"\nUNLOCK TABLES;\n")
 _USE = b"\nUSE `"
 _HISTORY = b"\n/*M!101100 SET "  # mariadb-dump --dump-history around versioned rows
 _HISTORY_ON = b"@@session.system_versioning_insert_history=1 "
+_CREATE = b"\nCREATE TABLE `"
+_CREATE_END = b"\n) "
+_MAX_CREATE = 1 << 20  # a longer CREATE TABLE goes through as it is
 DEFAULT_JOBS = 2  # measured: 1.69x faster than one connection on 2 cores (docs/benchmarks.md)
 MAX_JOBS = 16
 _LANE_BYTES = 4 << 20  # queued per lane before the producer waits
@@ -57,6 +66,8 @@ class Piece:
 
     data: bytes
     rows: tuple[str, str] | None = None
+    # a CREATE TABLE whose secondary keys were cut out: its table and the ALTER adding them
+    deferred: tuple[tuple[str, str], bytes] | None = None
 
 
 class DumpSplitter:
@@ -66,7 +77,8 @@ class DumpSplitter:
     :attr:`database` the database of the last ``USE`` line.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, defer: bool = False) -> None:
+        self._defer = defer
         self._buf = b"\n"
         self._delimited = False
         self._head = bytearray()  # the first serial bytes, for the preamble
@@ -118,7 +130,14 @@ class DumpSplitter:
             return self._serial(buf[pos : end + 1]), end + 1
         found = [
             (i, m)
-            for m in (_INSERT, _USE, _DELIM, _HISTORY, *_LOCKS)
+            for m in (
+                _INSERT,
+                _USE,
+                _DELIM,
+                _HISTORY,
+                *_LOCKS,
+                *((_CREATE,) if self._defer else ()),
+            )
             if (i := self._find(buf, m, pos)) >= 0
         ]
         if not found:
@@ -128,6 +147,8 @@ class DumpSplitter:
             return self._serial(buf[pos : at + 1]), at
         if mark == _INSERT:
             return self._rows(buf, at)
+        if mark == _CREATE:
+            return self._create(buf, at)
         eol = buf.find(b"\n", at + 1)
         if eol < 0:
             return None if len(buf) - at < _MAX_LINE else self._until(buf, pos, at + 1)
@@ -144,6 +165,22 @@ class DumpSplitter:
         else:
             return None, eol  # LOCK TABLES / UNLOCK TABLES: dropped
         return self._serial(buf[at + 1 : eol + 1]), eol
+
+    def _create(self, buf: bytes, at: int) -> tuple[Piece | None, int] | None:
+        close = self._find(buf, _CREATE_END, at)
+        eol = buf.find(b"\n", close + 1) if close >= 0 else -1
+        if eol < 0:
+            if len(buf) - at < _MAX_CREATE:
+                return None
+            return self._serial(buf[at : at + 1]), at + 1
+        stmt = buf[at + 1 : eol + 1]
+        split = defer_keys(stmt) if b";\n" not in buf[at:close] else None
+        if split is None:
+            return self._serial(buf[at : at + 1]), at + 1
+        name = stmt[len(_CREATE) - 1 : stmt.index(b"` (")]
+        table = name.replace(b"``", b"`").decode("utf-8", "surrogateescape")
+        piece = self._serial(split[0])
+        return Piece(piece.data, None, ((self.database, table), split[1])), eol
 
     def _until(self, buf: bytes, pos: int, cut: int) -> tuple[Piece | None, int] | None:
         return (self._serial(buf[pos:cut]), cut) if cut > pos else None
@@ -236,12 +273,16 @@ class ParallelClientSink:
         target: MySQLTarget,
         password: Secret | None,
         jobs: int = 2,
+        *,
+        defer_keys: bool = True,
     ) -> None:
         if jobs < 2:
             raise ValueError("a parallel restore needs at least 2 jobs")
         connect(target, password).close()  # login and TLS problems surface here, once
         self.target = target
-        self._split = DumpSplitter()
+        self._split = DumpSplitter(defer=defer_keys)
+        self._alter: tuple[tuple[str, str], bytes] | None = None  # keys added after the rows
+        self._turn = 0
         self._lanes: list[_Lane] = []
         started: list[MysqlClientSink] = []
         try:
@@ -274,6 +315,9 @@ class ParallelClientSink:
     def _route(self, piece: Piece) -> None:
         if piece.rows is None or piece.rows != self._table:
             self._end_rows()
+        if piece.deferred is not None:
+            self._add_keys()  # a previous table without rows
+            self._alter = piece.deferred
         if piece.rows is None:
             self._lanes[0].send(piece.data)
         elif self._table is None:  # a table's first statement: wait for a second one
@@ -291,17 +335,31 @@ class ParallelClientSink:
             self._lanes[0].send(self._pending.data)
             self._pending = None
         self._barrier()
+        if self._alter is not None and self._alter[0] == self._table:
+            self._add_keys()
         self._table = None
 
+    def _add_keys(self) -> None:
+        """The deferred ALTER TABLE, after every row of its table.
+
+        It goes to the least busy lane other than 0, so the index build overlaps the next
+        table's load (lane 0 goes on with its CREATE TABLE); every lane has finished it
+        before :meth:`close` returns.
+        """
+        if self._alter is None:
+            return
+        (db, _table), alter = self._alter
+        self._alter = None
+        lane = min(self._lanes[1:], key=lambda ln: ln.queued)
+        self._prime(lane, db)
+        lane.send(alter)
+
     def _deal(self, piece: Piece) -> None:
-        lane = min(self._lanes, key=lambda ln: ln.queued)
-        if not lane.primed:
-            lane.send(self._split.preamble)
-            lane.primed = True
-        db = piece.rows[0] if piece.rows else ""
-        if lane.index != 0 and lane.database != db:
-            lane.send(f"USE `{db.replace('`', '``')}`;\n".encode())
-            lane.database = db
+        # the least queued; among equals (idle lanes) the next in turn, so all lanes share
+        self._turn = (self._turn + 1) % len(self._lanes)
+        order = self._lanes[self._turn :] + self._lanes[: self._turn]
+        lane = min(order, key=lambda ln: ln.queued)
+        self._prime(lane, piece.rows[0] if piece.rows else "")
         if lane.index != 0 and lane.history != self._split.history:
             flag = b"1" if self._split.history else b"0"
             lane.send(
@@ -311,6 +369,15 @@ class ParallelClientSink:
         lane.send(piece.data)
         if lane.index != 0:
             self._spread.add(lane.index)
+
+    def _prime(self, lane: _Lane, db: str) -> None:
+        """The dump's session settings and ``USE`` on a lane other than 0, once."""
+        if not lane.primed:
+            lane.send(self._split.preamble)
+            lane.primed = True
+        if lane.index != 0 and lane.database != db:
+            lane.send(f"USE `{db.replace('`', '``')}`;\n".encode())
+            lane.database = db
 
     def _barrier(self) -> None:
         """Lane 0 waits for every row statement dealt to the other lanes."""
@@ -329,6 +396,7 @@ class ParallelClientSink:
             for piece in self._split.flush():
                 self._route(piece)
             self._end_rows()
+            self._add_keys()
             for lane in self._lanes:
                 lane.finish()
             results = [lane.sink.close() for lane in self._lanes]

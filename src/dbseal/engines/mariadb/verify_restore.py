@@ -2,7 +2,8 @@
 
 Two places to restore into:
 
-* :func:`throwaway_check` starts a private MariaDB server (temporary datadir,
+* :func:`throwaway_check` starts a private MariaDB server tuned for a scratch load
+  (:mod:`dbseal.engines.mariadb.scratch_tuning`: temporary datadir, on tmpfs when it fits,
   private socket, free loopback port, its own credentials) and removes it
   afterwards, whatever happens;
 * :func:`scratch_check` uses a server the user names: dbseal creates its own
@@ -22,10 +23,12 @@ restored rounded).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from dbseal.catalog.repository import Repository
 from dbseal.crypto.recipients import Identity
@@ -48,6 +51,9 @@ from dbseal.engines.mariadb.tools import DUMP_PROGRAMS, find_tool
 from dbseal.errors import CheckNotRun, DatabaseError, DataMismatch, RestoreFailed, SandboxError
 from dbseal.monitoring.reporter import Reporter
 from dbseal.ops.restore import apply_backup
+
+if TYPE_CHECKING:
+    from dbseal.engines.mariadb.sandbox import MariaDBSandbox
 
 RestoreOutcome = tuple[float, list[str], list[dict[str, Any]]]
 INEXACT_NOTE = (
@@ -191,6 +197,73 @@ def _with_digests(
     return tabledigest.with_digests(found, digests), None
 
 
+def _start_throwaway(manifest: dict[str, Any]) -> MariaDBSandbox:
+    from dbseal.engines.mariadb.sandbox import MariaDBSandbox, find_binaries
+    from dbseal.engines.mariadb.scratch_tuning import scratch_plan
+
+    try:
+        raw = manifest.get("sizes", {}).get("raw")
+        tuning = scratch_plan(raw if isinstance(raw, int) else None, find_binaries()[1])
+        return MariaDBSandbox(
+            tls=False, extra_args=tuning.args, parent_dir=tuning.parent_dir
+        ).start()
+    except SandboxError as exc:
+        raise CheckNotRun(
+            f"the throwaway MariaDB server could not be started: {exc.message}", hint=exc.hint
+        ) from None
+
+
+class ThrowawayCheck:
+    """The restore check on a private throwaway server, one server per backup checked.
+
+    :meth:`prepare` starts that server in a background thread, so that it comes up while
+    verify's decrypt pass authenticates the backup (nothing is restored before that pass
+    ends); :meth:`release` stops a server that was prepared but not used. Calling the
+    check without :meth:`prepare` starts the server then.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="throwaway")
+        self._pending: dict[str, Future[MariaDBSandbox]] = {}
+
+    def prepare(self, bid: str, manifest: dict[str, Any]) -> None:
+        if bid not in self._pending:
+            self._pending[bid] = self._pool.submit(_start_throwaway, manifest)
+
+    def release(self, bid: str) -> None:
+        future = self._pending.pop(bid, None)
+        if future is not None:
+            with contextlib.suppress(Exception):
+                future.result().stop()
+
+    def __call__(
+        self,
+        repo: Repository,
+        bid: str,
+        identities: Sequence[Identity],
+        manifest: dict[str, Any],
+        reporter: Reporter,
+    ) -> RestoreOutcome:
+        future = self._pending.pop(bid, None)
+        server = future.result() if future is not None else _start_throwaway(manifest)
+        try:
+            target = parse_mysql_url(
+                "mysql://root@localhost", socket=str(server.socket_path), ssl_mode="disabled"
+            )
+            return _restore_and_compare(
+                repo,
+                bid,
+                identities,
+                manifest,
+                reporter,
+                target,
+                Secret(server.root_password.encode()),
+                None,
+            )
+        finally:
+            server.stop()
+
+
 def throwaway_check(
     repo: Repository,
     bid: str,
@@ -198,30 +271,8 @@ def throwaway_check(
     manifest: dict[str, Any],
     reporter: Reporter,
 ) -> RestoreOutcome:
-    from dbseal.engines.mariadb.sandbox import MariaDBSandbox
-
-    try:
-        server = MariaDBSandbox(tls=False, extra_args=["--innodb-buffer-pool-size=256M"]).start()
-    except SandboxError as exc:
-        raise CheckNotRun(
-            f"the throwaway MariaDB server could not be started: {exc.message}", hint=exc.hint
-        ) from None
-    try:
-        target = parse_mysql_url(
-            "mysql://root@localhost", socket=str(server.socket_path), ssl_mode="disabled"
-        )
-        return _restore_and_compare(
-            repo,
-            bid,
-            identities,
-            manifest,
-            reporter,
-            target,
-            Secret(server.root_password.encode()),
-            None,
-        )
-    finally:
-        server.stop()
+    """The restore check on a throwaway server started now (see :class:`ThrowawayCheck`)."""
+    return ThrowawayCheck()(repo, bid, identities, manifest, reporter)
 
 
 def scratch_check(target: MySQLTarget, password: Secret | None) -> Any:
